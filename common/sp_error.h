@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+/*
+ * Error codes shared by every module.
+ *
+ * Functions return int: 0 on success, a negative errno value for a system
+ * error, an LMDB code (-30800..-30780) passed through from the store, or one
+ * of the SP_E* codes below, which live in a range of their own.  A published
+ * code is never renumbered; retired ones stay as SP_E_OBSOLETE_*.
+ */
+#ifndef SP_ERROR_H
+#define SP_ERROR_H
+
+enum sp_error {
+	SP_OK = 0,
+	SP_ENOTFOUND = -40001,  /* no such record */
+	SP_EBADIP = -40002,     /* not an IPv4 or IPv6 address */
+	SP_EBADNUMBER = -40003, /* not a telephone number */
+	SP_ECORRUPT = -40004,   /* a stored record does not decode */
+	SP_ESCHEMA = -40005,    /* store written by a newer schema version */
+	SP_EFOREIGN = -40006,   /* file is not a SentryPeer store */
+	SP_ENOSTORE = -40007,   /* no store at the given path */
+	SP_EQUEUEFULL = -40008, /* writer queue full, event dropped */
+	SP_ETOOBIG = -40009,    /* input larger than its cap */
+	SP_EFULL = -40010,      /* store map is full */
+	SP_EPARSE = -40011,     /* malformed input (codec, config, json) */
+	SP_ESTOPPED = -40012,   /* writer is shutting down */
+	SP_EACCESS = -40013,    /* store path not readable/writable by us */
+};
+
+/* Explain any code this project returns: ours, LMDB's or -errno. The
+ * returned string is static. */
+const char *sp_strerror(int err);
+
+#endif

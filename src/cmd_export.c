@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+/* sentrypeer export: the whole cache, streamed, for firewalls and servers. */
+#include "cli.h"
+#include "export.h"
+#include "sp_error.h"
+#include "sp_time.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum { OPT_FORMAT = 1, OPT_KIND, OPT_SINCE, OPT_SOURCE, OPT_OUTPUT, OPT_PRIVATE, OPT_TABLE,
+       OPT_SET };
+
+static const struct sp_opt export_opts[] = {
+	{ "format", 0, "FORMAT", OPT_FORMAT, "json, jsonl, csv, txt, nft, ipset or crowdsec [txt]" },
+	{ "kind", 0, "KIND", OPT_KIND,
+	  "ip, number or all [ip for txt/nft/ipset/crowdsec, else all]" },
+	{ "since", 0, "DURATION", OPT_SINCE, "only records last seen within DURATION (e.g. 1h, 7d)" },
+	{ "source", 0, "SOURCE", OPT_SOURCE, "local (this node), peers, or all [all]" },
+	{ "output", 'o', "FILE", OPT_OUTPUT, "write to FILE atomically instead of stdout" },
+	{ "include-private", 0, NULL, OPT_PRIVATE,
+	  "keep loopback, private and this host's own addresses (left out by default)" },
+	{ "nft-table", 0, "NAME", OPT_TABLE, "nft: inet table name [sentrypeer]" },
+	{ "set-name", 0, "NAME", OPT_SET,
+	  "nft: sets NAME_v4/NAME_v6; ipset: NAME-v4/NAME-v6 [sentrypeer]" },
+	{ NULL, 0, NULL, 0, NULL },
+};
+
+struct export_args {
+	struct sp_export_options opt;
+	bool kind_given;
+	const char *output;
+};
+
+static int valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return 0;
+	for (; *s; s++)
+		if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= 'A' && *s <= 'Z')))
+			return 0;
+	return 1;
+}
+
+static int on_opt(int id, const char *arg, void *ud)
+{
+	struct export_args *a = ud;
+	uint64_t d;
+	switch (id) {
+	case OPT_FORMAT:
+		if (sp_export_format_parse(arg, &a->opt.format) == 0)
+			return 0;
+		fprintf(stderr, "sentrypeer export: --format '%s': expected json, jsonl, csv, txt, "
+				"nft, ipset or crowdsec\n", arg);
+		return 2;
+	case OPT_KIND:
+		a->kind_given = true;
+		if (strcmp(arg, "ip") == 0)
+			a->opt.kind = SP_EXPORT_IP;
+		else if (strcmp(arg, "number") == 0)
+			a->opt.kind = SP_EXPORT_NUMBER;
+		else if (strcmp(arg, "all") == 0)
+			a->opt.kind = SP_EXPORT_ALL;
+		else {
+			fprintf(stderr, "sentrypeer export: --kind '%s': expected ip, number or all\n", arg);
+			return 2;
+		}
+		return 0;
+	case OPT_SINCE:
+		if (sp_duration_parse(arg, &d) || d == 0) {
+			fprintf(stderr, "sentrypeer export: --since '%s': expected a duration such as "
+					"90s, 15m, 12h or 7d\n", arg);
+			return 2;
+		}
+		a->opt.since_ns = sp_now_ns() - d;
+		return 0;
+	case OPT_SOURCE:
+		if (strcmp(arg, "local") == 0)
+			a->opt.source = SP_SOURCE_LOCAL;
+		else if (strcmp(arg, "peers") == 0)
+			a->opt.source = SP_SOURCE_PEERS;
+		else if (strcmp(arg, "all") == 0)
+			a->opt.source = SP_SOURCE_ALL;
+		else {
+			fprintf(stderr, "sentrypeer export: --source '%s': expected local, peers or all\n",
+				arg);
+			return 2;
+		}
+		return 0;
+	case OPT_OUTPUT:
+		a->output = arg;
+		return 0;
+	case OPT_PRIVATE:
+		a->opt.include_private = true;
+		return 0;
+	case OPT_TABLE:
+	case OPT_SET:
+		if (!valid_name(arg, 24)) {
+			fprintf(stderr, "sentrypeer export: '%s': names are 1-24 letters, digits, - or _\n",
+				arg);
+			return 2;
+		}
+		if (id == OPT_TABLE)
+			a->opt.nft_table = arg;
+		else
+			a->opt.set_prefix = arg;
+		return 0;
+	}
+	return 2;
+}
+
+int cmd_export(int argc, char **argv)
+{
+	struct sp_config cfg;
+	struct export_args args = { .opt = { .format = SP_FMT_TXT } };
+	struct sp_export_stats stats;
+	char **pos = NULL, tmp[PATH_MAX] = "";
+	int npos, rc, status = SP_EXIT_ERROR;
+	sp_store *st = NULL;
+	FILE *out = stdout;
+
+	rc = sp_settings_load(&cfg, argc, argv, SP_SCOPE_ANY, export_opts, on_opt, &args, &pos,
+			      &npos, "sentrypeer export [--format F] [--kind K] [--since D] "
+				     "[--source S] [--output FILE]");
+	if (rc) {
+		status = rc == 1 ? SP_EXIT_OK : SP_EXIT_ERROR;
+		goto out;
+	}
+	cli_apply_logging(&cfg);
+	if (npos) {
+		fprintf(stderr, "sentrypeer export: unexpected argument '%s'\n", pos[0]);
+		goto out;
+	}
+	bool ip_only = sp_export_format_ip_only(args.opt.format);
+	if (!args.kind_given)
+		args.opt.kind = ip_only || args.opt.format == SP_FMT_TXT ? SP_EXPORT_IP : SP_EXPORT_ALL;
+	if (ip_only && args.opt.kind != SP_EXPORT_IP) {
+		fprintf(stderr, "sentrypeer export: --format %s lists IP addresses only\n",
+			sp_export_format_name(args.opt.format));
+		goto out;
+	}
+	if (cli_open_store(&cfg, true, false, &st))
+		goto out;
+
+	if (args.output) {
+		snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", args.output);
+		int fd = mkstemp(tmp);
+		if (fd < 0) {
+			fprintf(stderr, "sentrypeer export: cannot write %s: %s\n", args.output,
+				strerror(errno));
+			tmp[0] = '\0';
+			goto out;
+		}
+		fchmod(fd, 0644);
+		out = fdopen(fd, "w");
+		if (!out) {
+			close(fd);
+			out = stdout;
+			goto out;
+		}
+	}
+	static char buf[1 << 16];
+	setvbuf(out, buf, _IOFBF, sizeof(buf));
+	rc = sp_export(st, &args.opt, out, &stats);
+	if (rc == 0 && out != stdout && fsync(fileno(out)) != 0)
+		rc = -errno;
+	if (rc) {
+		fprintf(stderr, "sentrypeer export: %s\n",
+			rc == -EIO ? "write failed (disk full or closed pipe?)" : sp_strerror(rc));
+		goto out;
+	}
+	if (stats.corrupt)
+		fprintf(stderr, "sentrypeer export: warning: skipped %llu corrupt records\n",
+			(unsigned long long)stats.corrupt);
+	if (out != stdout) {
+		if (fclose(out) != 0) {
+			out = stdout;
+			fprintf(stderr, "sentrypeer export: cannot write %s: %s\n", args.output,
+				strerror(errno));
+			goto out;
+		}
+		out = stdout;
+		if (rename(tmp, args.output) != 0) {
+			fprintf(stderr, "sentrypeer export: cannot rename to %s: %s\n", args.output,
+				strerror(errno));
+			goto out;
+		}
+		tmp[0] = '\0';
+	}
+	status = SP_EXIT_OK;
+out:
+	if (out != stdout)
+		fclose(out);
+	if (tmp[0])
+		unlink(tmp);
+	sp_store_close(st);
+	free(pos);
+	sp_config_free(&cfg);
+	return status;
+}

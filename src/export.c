@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+#include "export.h"
+#include "render.h"
+#include "sp_error.h"
+#include "sp_time.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NFT_CHUNK 1000
+#define IPSET_TIMEOUT_MAX 2147483 /* larger is invalid for ipset */
+#define IPSET_MAXELEM 4194304
+
+static const char *const format_names[] = { "json", "jsonl", "csv", "txt", "nft", "ipset",
+					     "crowdsec" };
+
+int sp_export_format_parse(const char *s, enum sp_export_format *out)
+{
+	for (size_t i = 0; i < sizeof(format_names) / sizeof(format_names[0]); i++)
+		if (strcmp(s, format_names[i]) == 0) {
+			*out = (enum sp_export_format)i;
+			return 0;
+		}
+	return SP_EPARSE;
+}
+
+const char *sp_export_format_name(enum sp_export_format f) { return format_names[f]; }
+
+bool sp_export_format_ip_only(enum sp_export_format f)
+{
+	return f == SP_FMT_NFT || f == SP_FMT_IPSET || f == SP_FMT_CROWDSEC;
+}
+
+struct own_addrs {
+	char (*keys)[SP_KEY_MAX];
+	size_t n;
+};
+
+static void own_addrs_load(struct own_addrs *o)
+{
+	struct ifaddrs *ifa, *i;
+	o->keys = NULL;
+	o->n = 0;
+	if (getifaddrs(&ifa) != 0)
+		return;
+	size_t cap = 0;
+	for (i = ifa; i; i = i->ifa_next)
+		cap++;
+	o->keys = calloc(cap ? cap : 1, sizeof(*o->keys));
+	for (i = ifa; o->keys && i; i = i->ifa_next) {
+		char buf[INET6_ADDRSTRLEN];
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, buf,
+				  sizeof(buf));
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, buf,
+				  sizeof(buf));
+		else
+			continue;
+		if (sp_ip_normalize(buf, o->keys[o->n], NULL) == 0)
+			o->n++;
+	}
+	freeifaddrs(ifa);
+}
+
+struct ctx {
+	const struct sp_export_options *opt;
+	FILE *out;
+	struct sp_export_stats *stats;
+	uint64_t retention;
+	struct own_addrs own;
+	int family;      /* nft/ipset passes: AF_INET or AF_INET6 */
+	size_t in_chunk; /* nft: elements in the open statement */
+	bool first;      /* json: no comma before the first record */
+	const char *set;
+};
+
+static bool ip_allowed(struct ctx *c, const char *ip)
+{
+	if (c->opt->include_private)
+		return true;
+	if (!sp_ip_scope_is_shareable(sp_ip_scope(ip)))
+		return false;
+	for (size_t i = 0; i < c->own.n; i++)
+		if (strcmp(c->own.keys[i], ip) == 0)
+			return false;
+	return true;
+}
+
+static void csv_field(FILE *out, const char *s)
+{
+	if (!strpbrk(s, ",\"\r\n")) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static int emit(const sp_agg *a, void *ud)
+{
+	struct ctx *c = ud;
+	const struct sp_export_options *o = c->opt;
+	struct sp_agg_summary sum;
+	char t1[SP_TIMESTAMP_LEN], t2[SP_TIMESTAMP_LEN], t3[SP_TIMESTAMP_LEN];
+
+	if (!sp_agg_summarize(a, o->source, o->now_ns, c->retention, &sum))
+		return 0;
+	if (o->since_ns && sum.last_ns < o->since_ns)
+		return 0;
+	if (a->kind == SP_KIND_IP) {
+		if (c->family && (strchr(a->key, ':') ? AF_INET6 : AF_INET) != c->family)
+			return 0;
+		if (!ip_allowed(c, a->key)) {
+			c->stats->skipped_private++;
+			return 0;
+		}
+	}
+	uint64_t ttl = (sum.expires_ns - o->now_ns + SP_NS_PER_SEC - 1) / SP_NS_PER_SEC;
+
+	switch (o->format) {
+	case SP_FMT_TXT:
+		fputs(a->key, c->out);
+		fputc('\n', c->out);
+		break;
+	case SP_FMT_JSON:
+	case SP_FMT_JSONL: {
+		json_t *j = sp_agg_to_json(a, o->source, o->now_ns, c->retention);
+		if (!j)
+			return -ENOMEM;
+		if (o->format == SP_FMT_JSON)
+			fputs(c->first ? "\n" : ",\n", c->out);
+		json_dumpf(j, c->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		if (o->format == SP_FMT_JSONL)
+			fputc('\n', c->out);
+		json_decref(j);
+		break;
+	}
+	case SP_FMT_CSV: {
+		char m[256], t[64];
+		fprintf(c->out, "%s,", sp_kind_name(a->kind));
+		csv_field(c->out, a->key);
+		fprintf(c->out, ",%s,%s,%llu,%s,%s,%u,", sp_timestamp_format_sec(sum.first_ns, t1),
+			sp_timestamp_format_sec(sum.last_ns, t2), (unsigned long long)sum.count,
+			sp_timestamp_format_sec(sum.expires_ns, t3), sum.local ? "yes" : "no", sum.peers);
+		csv_field(c->out, sp_methods_format(a->methods, m, sizeof(m)));
+		fputc(',', c->out);
+		csv_field(c->out, sp_transports_format(a->transports, t, sizeof(t)));
+		fputc(',', c->out);
+		char uas[SP_AGG_MAX_UAS * (SP_UA_MAX + 1) + 1] = "";
+		for (unsigned i = 0; i < a->n_uas; i++) {
+			if (i)
+				strcat(uas, "|");
+			strcat(uas, a->uas[i]);
+		}
+		csv_field(c->out, uas);
+		fputc('\n', c->out);
+		break;
+	}
+	case SP_FMT_NFT:
+		if (c->in_chunk == 0)
+			fprintf(c->out, "add element inet %s %s {", o->nft_table, c->set);
+		fprintf(c->out, "%s\n\t%s timeout %llus", c->in_chunk ? "," : "", a->key,
+			(unsigned long long)ttl);
+		if (++c->in_chunk == NFT_CHUNK) {
+			fputs("\n}\n", c->out);
+			c->in_chunk = 0;
+		}
+		break;
+	case SP_FMT_IPSET:
+		fprintf(c->out, "add %s-new %s timeout %llu -exist\n", c->set, a->key,
+			(unsigned long long)(ttl > IPSET_TIMEOUT_MAX ? IPSET_TIMEOUT_MAX : ttl));
+		break;
+	case SP_FMT_CROWDSEC:
+		fprintf(c->out, "%llus,Ip,%s\n", (unsigned long long)ttl, a->key);
+		break;
+	}
+	c->stats->written++;
+	return ferror(c->out) ? -EIO : 0;
+}
+
+static int pass(sp_store *st, struct ctx *c, enum sp_kind kind)
+{
+	return sp_store_foreach(st, kind, emit, c, &c->stats->corrupt);
+}
+
+int sp_export(sp_store *st, const struct sp_export_options *opt_in, FILE *out,
+	      struct sp_export_stats *stats)
+{
+	struct sp_export_options opt = *opt_in;
+	struct sp_export_stats dummy;
+	struct ctx c = { 0 };
+	char set4[64], set6[64];
+	int rc = 0;
+
+	if (!stats)
+		stats = &dummy;
+	memset(stats, 0, sizeof(*stats));
+	if (!opt.now_ns)
+		opt.now_ns = sp_now_ns();
+	if (!opt.nft_table)
+		opt.nft_table = "sentrypeer";
+	if (!opt.set_prefix)
+		opt.set_prefix = "sentrypeer";
+	c.opt = &opt;
+	c.out = out;
+	c.stats = stats;
+	c.retention = sp_store_retention(st);
+	c.first = true;
+	if (!opt.include_private)
+		own_addrs_load(&c.own);
+
+	bool ips = opt.kind != SP_EXPORT_NUMBER, numbers = opt.kind != SP_EXPORT_IP;
+	switch (opt.format) {
+	case SP_FMT_TXT:
+	case SP_FMT_JSONL:
+	case SP_FMT_JSON:
+	case SP_FMT_CSV:
+		if (opt.format == SP_FMT_JSON)
+			fputs("[", out);
+		if (opt.format == SP_FMT_CSV)
+			fputs("kind,value,first_seen,last_seen,count,expires,local,peers,methods,"
+			      "transports,user_agents\n", out);
+		if (ips)
+			rc = pass(st, &c, SP_KIND_IP);
+		if (rc == 0 && numbers) {
+			c.first = c.stats->written == 0;
+			rc = pass(st, &c, SP_KIND_NUMBER);
+		}
+		if (opt.format == SP_FMT_JSON)
+			fputs(stats->written ? "\n]\n" : "]\n", out);
+		break;
+	case SP_FMT_NFT:
+		snprintf(set4, sizeof(set4), "%s_v4", opt.set_prefix);
+		snprintf(set6, sizeof(set6), "%s_v6", opt.set_prefix);
+		fprintf(out,
+			"#!/usr/sbin/nft -f\n"
+			"# SentryPeer blocklist. Load with: nft -f FILE (one atomic transaction)\n"
+			"# Use it from your own rules, e.g.\n"
+			"#   ip saddr @%s drop\n#   ip6 saddr @%s drop\n"
+			"table inet %s {\n"
+			"\tset %s { type ipv4_addr; flags timeout; }\n"
+			"\tset %s { type ipv6_addr; flags timeout; }\n"
+			"}\n"
+			"flush set inet %s %s\n"
+			"flush set inet %s %s\n",
+			set4, set6, opt.nft_table, set4, set6, opt.nft_table, set4, opt.nft_table, set6);
+		for (int f = 0; f < 2 && rc == 0; f++) {
+			c.family = f ? AF_INET6 : AF_INET;
+			c.set = f ? set6 : set4;
+			c.in_chunk = 0;
+			rc = pass(st, &c, SP_KIND_IP);
+			if (c.in_chunk)
+				fputs("\n}\n", out);
+		}
+		break;
+	case SP_FMT_IPSET:
+		snprintf(set4, sizeof(set4), "%s-v4", opt.set_prefix);
+		snprintf(set6, sizeof(set6), "%s-v6", opt.set_prefix);
+		fprintf(out, "# SentryPeer blocklist. Load with: ipset restore -f FILE\n"
+			     "# Each set is filled under a new name, then swapped in atomically.\n"
+			     "# Use it from your rules, e.g.\n"
+			     "#   iptables -I INPUT -m set --match-set %s src -j DROP\n", set4);
+		for (int f = 0; f < 2 && rc == 0; f++) {
+			const char *set = f ? set6 : set4, *fam = f ? "inet6" : "inet";
+			c.family = f ? AF_INET6 : AF_INET;
+			c.set = set;
+			fprintf(out,
+				"create %s hash:ip family %s timeout 604800 maxelem %d -exist\n"
+				"create %s-new hash:ip family %s timeout 604800 maxelem %d -exist\n"
+				"flush %s-new\n",
+				set, fam, IPSET_MAXELEM, set, fam, IPSET_MAXELEM, set);
+			rc = pass(st, &c, SP_KIND_IP);
+			fprintf(out, "swap %s-new %s\ndestroy %s-new\n", set, set, set);
+		}
+		break;
+	case SP_FMT_CROWDSEC:
+		fputs("duration,scope,value\n", out);
+		rc = pass(st, &c, SP_KIND_IP);
+		break;
+	}
+	free(c.own.keys);
+	if (rc == 0 && (fflush(out) != 0 || ferror(out)))
+		rc = -EIO;
+	return rc;
+}

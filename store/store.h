@@ -1,0 +1,104 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+/*
+ * The local store: one LMDB file (DATA_DIR/sentrypeer.mdb by default) with
+ * four tables: meta (schema, settings the readers need, counters), events
+ * (key: timestamp ns big-endian + event id), ip and number (key: the
+ * normalised key, value: an sp_agg).
+ *
+ * One process writes at a time (LMDB's lock; inside the node, the writer
+ * thread in writer.h); any number of readers in any process read a
+ * consistent snapshot without blocking the writer. Committed data survives
+ * kill -9 in every sync mode, and power loss in SP_SYNC_FULL.
+ *
+ * Handles are opaque. A read-only handle never creates or changes files.
+ */
+#ifndef SP_STORE_H
+#define SP_STORE_H
+
+#include "sp_record.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SP_STORE_SCHEMA 1
+#define SP_STORE_FILE "sentrypeer.mdb"
+
+typedef struct sp_store sp_store;
+typedef struct sp_wtxn sp_wtxn;
+
+enum sp_sync {
+	SP_SYNC_FULL,   /* fsync data and meta at every commit */
+	SP_SYNC_NOMETA, /* fsync data, not the meta page: power loss may lose the last commit */
+	SP_SYNC_NONE,   /* no fsync: kill -9 safe, power loss may lose recent commits */
+};
+
+struct sp_store_options {
+	const char *path;        /* the LMDB file */
+	uint64_t map_size;       /* bytes; 0 = keep the file's own size (readers) */
+	enum sp_sync sync;
+	bool readonly;
+	uint64_t retention_ns;   /* used when the store has none recorded */
+	bool set_retention;      /* writers: record retention_ns for everyone (the node) */
+	size_t batch_max;        /* largest sp_wtxn_add_events() batch (sizes scratch) */
+};
+
+/* Open or (writers) create. Errors: SP_ENOSTORE (read-only, nothing
+ * there), SP_EFOREIGN, SP_ESCHEMA, SP_EACCESS, MDB_INVALID, -errno. */
+int sp_store_open(sp_store **out, const struct sp_store_options *opt);
+void sp_store_close(sp_store *st);
+const char *sp_store_path(const sp_store *st);
+
+/* Retention the writing node uses (from meta), else the opener's. */
+uint64_t sp_store_retention(const sp_store *st);
+
+/* One aggregate. SP_ENOTFOUND if absent; expired reports are still
+ * returned (callers summarise with a clock). */
+int sp_store_get(sp_store *st, enum sp_kind kind, const char *key, sp_agg *out);
+
+/* Calls fn for every aggregate of a kind in key order, in one snapshot,
+ * until fn returns non-zero (which is returned). Records that do not decode
+ * are skipped and counted in *corrupt (may be NULL). */
+typedef int (*sp_agg_fn)(const sp_agg *a, void *ud);
+int sp_store_foreach(sp_store *st, enum sp_kind kind, sp_agg_fn fn, void *ud, uint64_t *corrupt);
+
+/* Events from since_ns on, oldest first; e->raw valid during the call. */
+typedef int (*sp_event_fn)(const sp_event *e, void *ud);
+int sp_store_foreach_event(sp_store *st, uint64_t since_ns, sp_event_fn fn, void *ud,
+			   uint64_t *corrupt);
+
+struct sp_store_stats {
+	uint64_t events, ips, numbers;
+	uint64_t oldest_event_ns, newest_event_ns;
+	uint64_t map_size, used_bytes, file_bytes;
+	uint64_t retention_ns;
+	uint32_t schema;
+};
+int sp_store_stats(sp_store *st, struct sp_store_stats *out);
+
+/* Named counters kept in meta (events_recorded, events_dropped, ...). */
+int sp_store_counter_get(sp_store *st, const char *name, uint64_t *out);
+typedef void (*sp_counter_fn)(const char *name, uint64_t value, void *ud);
+int sp_store_counters(sp_store *st, sp_counter_fn fn, void *ud);
+
+/* ---- writing: one transaction at a time per handle ---------------- */
+
+int sp_wtxn_begin(sp_store *st, sp_wtxn **out);
+/* Store events and fold them into their aggregates (source IP, To user,
+ * and Request-URI user when it is another number). Updates to one key in
+ * the batch are coalesced into one read-modify-write. n <= batch_max. */
+int sp_wtxn_add_events(sp_wtxn *tx, sp_event *const *events, size_t n);
+/* Fold an aggregate into the stored one (sp_agg_merge). */
+int sp_wtxn_merge(sp_wtxn *tx, const sp_agg *a);
+int sp_wtxn_counter_add(sp_wtxn *tx, const char *name, uint64_t delta);
+int sp_wtxn_commit(sp_wtxn *tx); /* frees tx in every case */
+void sp_wtxn_abort(sp_wtxn *tx);
+
+/* Retention: delete events older than now - retention and expired
+ * reports (whole aggregates when none is left), at most budget records per
+ * call, each call its own transaction. Returns 1 while there is more to do,
+ * 0 when done, or an error. */
+struct sp_sweep_stats { uint64_t events_deleted, aggs_deleted, aggs_updated; };
+int sp_store_sweep_step(sp_store *st, uint64_t now_ns, size_t budget, struct sp_sweep_stats *acc);
+
+#endif

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+#include "writer.h"
+#include "sp_error.h"
+#include "sp_log.h"
+#include "sp_time.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct sp_writer {
+	sp_store *st;
+	struct sp_writer_options opt;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;    /* producers -> writer */
+	pthread_cond_t settled; /* writer -> flushers */
+	sp_event **ring;        /* queue_max slots */
+	size_t head, len;
+	sp_event **batch;
+	bool stopping;
+	uint64_t done_seq;      /* submissions fully handled */
+	uint64_t last_error_log_ns;
+	struct sp_writer_stats stats;
+	/* counter deltas not yet written to the store */
+	uint64_t unsaved_dropped_queue, unsaved_dropped_store;
+};
+
+static void save_counters(sp_writer *w, sp_wtxn *tx, uint64_t recorded)
+{
+	uint64_t dq, ds;
+	pthread_mutex_lock(&w->lock);
+	dq = w->unsaved_dropped_queue;
+	ds = w->unsaved_dropped_store;
+	pthread_mutex_unlock(&w->lock);
+	if (recorded)
+		sp_wtxn_counter_add(tx, "events_recorded", recorded);
+	if (dq && sp_wtxn_counter_add(tx, "events_dropped_queue_full", dq) == 0) {
+		pthread_mutex_lock(&w->lock);
+		w->unsaved_dropped_queue -= dq;
+		pthread_mutex_unlock(&w->lock);
+	}
+	if (ds && sp_wtxn_counter_add(tx, "events_dropped_store_error", ds) == 0) {
+		pthread_mutex_lock(&w->lock);
+		w->unsaved_dropped_store -= ds;
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+static int commit_batch(sp_writer *w, size_t n)
+{
+	sp_wtxn *tx;
+	int rc = sp_wtxn_begin(w->st, &tx);
+	if (rc)
+		return rc;
+	rc = sp_wtxn_add_events(tx, w->batch, n);
+	if (rc == 0)
+		save_counters(w, tx, n);
+	if (rc) {
+		sp_wtxn_abort(tx);
+		return rc;
+	}
+	return sp_wtxn_commit(tx);
+}
+
+static void report_error(sp_writer *w, int rc, size_t lost)
+{
+	uint64_t now = sp_mono_ns();
+	/* at most one line a minute: a full disk must not also fill the log */
+	if (now - w->last_error_log_ns > 60 * SP_NS_PER_SEC || !w->last_error_log_ns) {
+		log_error("store write failed, %zu events dropped (%llu so far): %s", lost,
+			  (unsigned long long)(w->stats.dropped_store + lost), sp_strerror(rc));
+		w->last_error_log_ns = now;
+	}
+}
+
+static void sweep(sp_writer *w)
+{
+	struct sp_sweep_stats acc = { 0 };
+	int rc;
+	uint64_t now = sp_now_ns();
+	do {
+		rc = sp_store_sweep_step(w->st, now, w->opt.sweep_budget, &acc);
+		/* let a waiting batch in between sweep steps */
+		pthread_mutex_lock(&w->lock);
+		bool busy = w->len > 0 || w->stopping;
+		pthread_mutex_unlock(&w->lock);
+		if (busy && rc == 1)
+			break; /* resumes where it stopped at the next interval */
+	} while (rc == 1);
+	if (rc < 0)
+		log_warn("retention sweep failed: %s", sp_strerror(rc));
+	else if (acc.events_deleted || acc.aggs_deleted)
+		log_info("retention: removed %llu events, %llu aggregates, trimmed %llu",
+			 (unsigned long long)acc.events_deleted, (unsigned long long)acc.aggs_deleted,
+			 (unsigned long long)acc.aggs_updated);
+}
+
+static void *writer_main(void *arg)
+{
+	sp_writer *w = arg;
+	uint64_t next_sweep = w->opt.sweep_interval_ns ? sp_mono_ns() : UINT64_MAX;
+
+	for (;;) {
+		size_t n = 0;
+		pthread_mutex_lock(&w->lock);
+		while (w->len == 0 && !w->stopping) {
+			if (next_sweep <= sp_mono_ns())
+				break;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+		}
+		if (w->len == 0 && w->stopping) {
+			pthread_mutex_unlock(&w->lock);
+			break;
+		}
+		while (n < w->opt.batch_max && w->len > 0) {
+			w->batch[n++] = w->ring[w->head];
+			w->head = (w->head + 1) % w->opt.queue_max;
+			w->len--;
+		}
+		pthread_mutex_unlock(&w->lock);
+
+		if (n) {
+			int rc = commit_batch(w, n);
+			if (rc)
+				report_error(w, rc, n);
+			for (size_t i = 0; i < n; i++)
+				free(w->batch[i]);
+			pthread_mutex_lock(&w->lock);
+			if (rc) {
+				w->stats.dropped_store += n;
+				w->unsaved_dropped_store += n;
+				w->stats.last_error = rc;
+			} else {
+				w->stats.committed += n;
+				w->stats.commits++;
+			}
+			w->done_seq += n;
+			uint64_t total = w->stats.committed;
+			pthread_cond_broadcast(&w->settled);
+			pthread_mutex_unlock(&w->lock);
+			if (!rc && w->opt.on_commit)
+				w->opt.on_commit(total, w->opt.ud);
+		}
+		if (sp_mono_ns() >= next_sweep) {
+			sweep(w);
+			next_sweep = sp_mono_ns() + w->opt.sweep_interval_ns;
+		}
+	}
+	return NULL;
+}
+
+int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_options *opt)
+{
+	sp_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->st = st;
+	w->opt = *opt;
+	if (!w->opt.queue_max)
+		w->opt.queue_max = 65536;
+	if (!w->opt.batch_max)
+		w->opt.batch_max = 4096;
+	if (!w->opt.sweep_budget)
+		w->opt.sweep_budget = 10000;
+	w->ring = calloc(w->opt.queue_max, sizeof(*w->ring));
+	w->batch = calloc(w->opt.batch_max, sizeof(*w->batch));
+	if (!w->ring || !w->batch) {
+		free(w->ring);
+		free(w->batch);
+		free(w);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->wake, NULL);
+	pthread_cond_init(&w->settled, NULL);
+	int rc = pthread_create(&w->thread, NULL, writer_main, w);
+	if (rc) {
+		free(w->ring);
+		free(w->batch);
+		free(w);
+		return -rc;
+	}
+	*out = w;
+	return 0;
+}
+
+int sp_writer_submit(sp_writer *w, sp_event *ev)
+{
+	int rc = 0;
+	pthread_mutex_lock(&w->lock);
+	w->stats.submitted++;
+	if (w->stopping) {
+		rc = SP_ESTOPPED;
+	} else if (w->len >= w->opt.queue_max) {
+		rc = SP_EQUEUEFULL;
+		w->stats.dropped_queue_full++;
+		w->unsaved_dropped_queue++;
+	} else {
+		w->ring[(w->head + w->len) % w->opt.queue_max] = ev;
+		if (w->len++ == 0)
+			pthread_cond_signal(&w->wake);
+		if (w->len > w->stats.queue_peak)
+			w->stats.queue_peak = w->len;
+	}
+	if (rc)
+		w->done_seq++;
+	pthread_mutex_unlock(&w->lock);
+	if (rc)
+		free(ev);
+	return rc;
+}
+
+void sp_writer_flush(sp_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	uint64_t target = w->stats.submitted;
+	while (w->done_seq < target)
+		pthread_cond_wait(&w->settled, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void sp_writer_get_stats(sp_writer *w, struct sp_writer_stats *out)
+{
+	pthread_mutex_lock(&w->lock);
+	*out = w->stats;
+	out->queue_len = w->len;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void sp_writer_stop(sp_writer *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+
+	/* drop counts that arrived after the last commit still reach the store */
+	if (w->unsaved_dropped_queue || w->unsaved_dropped_store) {
+		sp_wtxn *tx;
+		if (sp_wtxn_begin(w->st, &tx) == 0) {
+			save_counters(w, tx, 0);
+			sp_wtxn_commit(tx);
+		}
+	}
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->wake);
+	pthread_cond_destroy(&w->settled);
+	free(w->ring);
+	free(w->batch);
+	free(w);
+}

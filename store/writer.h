@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+/*
+ * The node's single writer: a thread that owns the store's write side.
+ *
+ * Producers (the SIP listeners) hand events to sp_writer_submit(), which
+ * never blocks on the disk: it takes a lock for a pointer push and returns.
+ * When the bounded queue is full the event is dropped and counted. The
+ * thread commits whatever is queued in one transaction (group commit, up to
+ * batch_max events), so the batch grows with the load and the fsync cost is
+ * shared. Between commits it runs the retention sweeper.
+ */
+#ifndef SP_WRITER_H
+#define SP_WRITER_H
+
+#include "store.h"
+
+typedef struct sp_writer sp_writer;
+
+struct sp_writer_options {
+	size_t queue_max;           /* events waiting; default 65536 */
+	size_t batch_max;           /* events per transaction; the store's batch_max */
+	uint64_t sweep_interval_ns; /* 0: never sweep */
+	size_t sweep_budget;        /* records per sweep transaction; default 10000 */
+	/* Called on the writer thread after each successful commit with the
+	 * running total of committed events. Optional. */
+	void (*on_commit)(uint64_t committed_total, void *ud);
+	void *ud;
+};
+
+struct sp_writer_stats {
+	uint64_t submitted, committed;
+	uint64_t dropped_queue_full; /* the queue was full */
+	uint64_t dropped_store;      /* the store refused the batch (full, I/O error) */
+	uint64_t commits, queue_len, queue_peak;
+	int last_error;              /* 0 or the last store error */
+};
+
+int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_options *opt);
+/* Takes ownership of ev (from sp_event_new). Returns 0, SP_EQUEUEFULL or
+ * SP_ESTOPPED; ev is freed in the error cases. Safe from any thread. */
+int sp_writer_submit(sp_writer *w, sp_event *ev);
+/* Waits until every event submitted before the call is committed or dropped. */
+void sp_writer_flush(sp_writer *w);
+void sp_writer_get_stats(sp_writer *w, struct sp_writer_stats *out);
+/* Commits what is queued, stops the thread, frees w. The store stays open. */
+void sp_writer_stop(sp_writer *w);
+
+#endif
