@@ -141,6 +141,7 @@ static int emit(const sp_agg *a, void *ud)
 			return -ENOMEM;
 		if (o->format == SP_FMT_JSON)
 			fputs(c->first ? "\n" : ",\n", c->out);
+		c->first = false;
 		json_dumpf(j, c->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		if (o->format == SP_FMT_JSONL)
 			fputc('\n', c->out);
@@ -234,10 +235,8 @@ int sp_export(sp_store *st, const struct sp_export_options *opt_in, FILE *out,
 			      "transports,user_agents\n", out);
 		if (ips)
 			rc = pass(st, &c, SP_KIND_IP);
-		if (rc == 0 && numbers) {
-			c.first = c.stats->written == 0;
+		if (rc == 0 && numbers)
 			rc = pass(st, &c, SP_KIND_NUMBER);
-		}
 		if (opt.format == SP_FMT_JSON)
 			fputs(stats->written ? "\n]\n" : "]\n", out);
 		break;

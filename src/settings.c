@@ -382,14 +382,17 @@ int sp_settings_load(struct sp_config *cfg, int argc, char **argv, unsigned scop
 			config_explicit = true;
 		}
 	}
-	if (!config && getenv("SENTRYPEER_CONFIG") && *getenv("SENTRYPEER_CONFIG")) {
+	if (!config && getenv("SENTRYPEER_CONFIG")) {
+		/* set but empty: read no config file at all */
 		config = getenv("SENTRYPEER_CONFIG");
 		config_explicit = true;
 	}
 	if (!config)
 		config = DEFAULT_CONFIG;
-	if ((rc = load_file(cfg, config, config_explicit, origins)))
+	if (*config && (rc = load_file(cfg, config, config_explicit, origins)))
 		return rc;
+	if (!*config)
+		config_explicit = false;
 	if (config_explicit)
 		cfg->config_file = strdup(config);
 

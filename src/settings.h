@@ -7,7 +7,8 @@
  *
  * Config file: "name = value" lines, '#' comments; names as the long flags.
  * It is --config FILE or $SENTRYPEER_CONFIG (which must exist), else
- * /etc/sentrypeer/sentrypeer.conf if that exists.
+ * /etc/sentrypeer/sentrypeer.conf if that exists. SENTRYPEER_CONFIG set
+ * to the empty string means no config file.
  */
 #ifndef SP_SETTINGS_H
 #define SP_SETTINGS_H

@@ -139,12 +139,15 @@ static void *writer_main(void *arg)
 				w->stats.committed += n;
 				w->stats.commits++;
 			}
-			w->done_seq += n;
 			uint64_t total = w->stats.committed;
-			pthread_cond_broadcast(&w->settled);
 			pthread_mutex_unlock(&w->lock);
+			/* before flushers wake, so they see every callback done */
 			if (!rc && w->opt.on_commit)
 				w->opt.on_commit(total, w->opt.ud);
+			pthread_mutex_lock(&w->lock);
+			w->done_seq += n;
+			pthread_cond_broadcast(&w->settled);
+			pthread_mutex_unlock(&w->lock);
 		}
 		if (sp_mono_ns() >= next_sweep) {
 			sweep(w);

@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sp_error.h"
+#include "sp_time.h"
+#include "store.h"
+#include "writer.h"
+
+#define DAY (86400 * SP_NS_PER_SEC)
+
+struct fixture {
+	char dir[64];
+	char path[128];
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	strcpy(f->dir, "/tmp/sp-store-test-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/sentrypeer.mdb", f->dir);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	assert_int_equal(system(cmd), 0);
+	free(f);
+	return 0;
+}
+
+static sp_store *open_store(const char *path, bool readonly, uint64_t map)
+{
+	sp_store *st = NULL;
+	struct sp_store_options o = { .path = path, .map_size = map, .readonly = readonly,
+				      .retention_ns = 7 * DAY, .set_retention = !readonly,
+				      .batch_max = 4096, .sync = SP_SYNC_NONE };
+	assert_int_equal(sp_store_open(&st, &o), 0);
+	return st;
+}
+
+static sp_event *ev(const char *ip, const char *to, const char *ruri, const char *ua, uint64_t ts)
+{
+	static const char raw[] = "INVITE sip:x@y SIP/2.0\r\n\r\n";
+	sp_event *e = sp_event_new(raw, sizeof(raw) - 1, 8192);
+	strcpy(e->src_ip, ip);
+	strcpy(e->dst_ip, "198.51.100.1");
+	strcpy(e->to_user, to);
+	strcpy(e->ruri_user, ruri);
+	strcpy(e->user_agent, ua);
+	strcpy(e->method, "INVITE");
+	e->transport = SP_TP_UDP;
+	if (ts)
+		e->ts_ns = ts;
+	return e;
+}
+
+static void add(sp_store *st, sp_event **evs, size_t n)
+{
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_add_events(tx, evs, n), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	for (size_t i = 0; i < n; i++)
+		free(evs[i]);
+}
+
+static void test_missing_store(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st;
+	struct sp_store_options o = { .path = f->path, .readonly = true };
+	assert_int_equal(sp_store_open(&st, &o), SP_ENOSTORE);
+	assert_null(st);
+	o.path = f->dir; /* a directory is not a store */
+	assert_int_equal(sp_store_open(&st, &o), -EISDIR);
+}
+
+static void test_events_fold_into_aggregates(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	sp_event *evs[1003];
+	sp_agg *a = malloc(sizeof(*a));
+
+	/* one scanner, 1000 INVITEs to one number dialled two ways, in one batch */
+	for (int i = 0; i < 1000; i++)
+		evs[i] = ev("::ffff:203.0.113.5", i % 2 ? "+441234" : "00441234", "441234",
+			    i % 3 ? "friendly-scanner" : "sipvicious", 0);
+	evs[1000] = ev("2001:db8::7", "100", "00046500729221", "x", 0); /* R-URI differs */
+	evs[1001] = ev("not-an-ip", "alice", "", "", 0); /* stored, folded nowhere */
+	evs[1002] = ev("203.0.113.6", "", "", "", 0);
+	add(st, evs, 1003);
+
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.5", a), 0);
+	assert_int_equal(a->n_reports, 1);
+	assert_true(a->reports[0].count == 1000);
+	assert_int_equal(a->n_uas, 2);
+	assert_int_equal(a->methods, sp_method_bit("INVITE"));
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "441234", a), 0);
+	assert_true(a->reports[0].count == 1000); /* To and R-URI are one number: counted once */
+	assert_int_equal(a->n_raws, 2);
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "100", a), 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "046500729221", a), 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "alice", a), SP_ENOTFOUND);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.99", a), SP_ENOTFOUND);
+
+	/* a second batch adds to the first */
+	evs[0] = ev("203.0.113.5", "+441234", "", "friendly-scanner", 0);
+	add(st, evs, 1);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.5", a), 0);
+	assert_true(a->reports[0].count == 1001);
+
+	struct sp_store_stats s;
+	assert_int_equal(sp_store_stats(st, &s), 0);
+	assert_true(s.events == 1004 && s.ips == 3 && s.numbers == 3);
+	assert_true(s.oldest_event_ns <= s.newest_event_ns);
+	sp_store_close(st);
+
+	/* a reader sees the same, and uses the node's retention */
+	st = open_store(f->path, true, 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "441234", a), 0);
+	assert_true(sp_store_retention(st) == 7 * DAY);
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), SP_EACCESS);
+	sp_store_close(st);
+	free(a);
+}
+
+static void test_events_out_of_order(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	uint64_t now = sp_now_ns();
+	sp_event *evs[3] = { ev("203.0.113.1", "", "", "", now), ev("203.0.113.1", "", "", "", now - 5),
+			     ev("203.0.113.1", "", "", "", now + 5) };
+	add(st, evs, 3);
+	evs[0] = ev("203.0.113.1", "", "", "", now - 10); /* older than what is stored */
+	add(st, evs, 1);
+	struct sp_store_stats s;
+	sp_store_stats(st, &s);
+	assert_true(s.events == 4);
+	assert_true(s.oldest_event_ns == now - 10 && s.newest_event_ns == now + 5);
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.1", &a), 0);
+	assert_true(a.reports[0].first_ns == now - 10 && a.reports[0].last_ns == now + 5);
+	sp_store_close(st);
+}
+
+static int count_cb(const sp_event *e, void *ud)
+{
+	(*(int *)ud)++;
+	return 0;
+}
+
+static int agg_count_cb(const sp_agg *a, void *ud)
+{
+	(*(int *)ud)++;
+	return 0;
+}
+
+static void test_retention_sweep(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	uint64_t now = sp_now_ns();
+	sp_event *evs[4] = {
+		ev("203.0.113.1", "+441111", "", "", now - 8 * DAY), /* past retention */
+		ev("203.0.113.2", "+442222", "", "", now - 1 * DAY),
+		ev("203.0.113.3", "", "", "", now - 8 * DAY),
+		ev("203.0.113.3", "", "", "", now - 2 * DAY), /* keeps .3 alive */
+	};
+	add(st, evs, 4);
+
+	/* a peer report that has expired, beside a live local one */
+	sp_agg *p = calloc(1, sizeof(*p));
+	sp_agg_init(p, SP_KIND_IP, "203.0.113.2");
+	sp_report *r = sp_agg_report(p, "peerkey", true);
+	r->first_ns = r->last_ns = now - 2 * DAY;
+	r->count = 4;
+	r->expires_ns = now - DAY;
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_merge(tx, p), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+
+	struct sp_sweep_stats acc = { 0 };
+	int rc, steps = 0;
+	while ((rc = sp_store_sweep_step(st, now, 1, &acc)) == 1) /* budget 1: many small steps */
+		steps++;
+	assert_int_equal(rc, 0);
+	assert_true(steps > 3);
+	assert_true(acc.events_deleted == 2);
+	assert_true(acc.aggs_deleted == 2); /* 203.0.113.1 and +441111 */
+	assert_true(acc.aggs_updated == 1); /* 203.0.113.2 lost its peer report */
+
+	int n = 0;
+	sp_store_foreach_event(st, 0, count_cb, &n, NULL);
+	assert_int_equal(n, 2);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.1", p), SP_ENOTFOUND);
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "441111", p), SP_ENOTFOUND);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.2", p), 0);
+	assert_int_equal(p->n_reports, 1);
+	assert_string_equal(p->reports[0].reporter, "");
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.3", p), 0);
+	assert_true(p->reports[0].count == 2);
+	/* sweeping again finds nothing */
+	memset(&acc, 0, sizeof(acc));
+	while (sp_store_sweep_step(st, now, 100, &acc) == 1)
+		;
+	assert_true(acc.events_deleted == 0 && acc.aggs_deleted == 0 && acc.aggs_updated == 0);
+	free(p);
+	sp_store_close(st);
+}
+
+static void on_commit(uint64_t total, void *ud)
+{
+	*(uint64_t *)ud = total;
+}
+
+static void test_writer_thread(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 256 << 20);
+	sp_writer *w;
+	uint64_t reported = 0;
+	struct sp_writer_options o = { .queue_max = 100000, .batch_max = 4096,
+				       .on_commit = on_commit, .ud = &reported };
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	for (int i = 0; i < 20000; i++) {
+		char ip[32], num[32];
+		snprintf(ip, sizeof(ip), "203.0.113.%d", i % 200);
+		snprintf(num, sizeof(num), "+4420%d", i % 500);
+		assert_int_equal(sp_writer_submit(w, ev(ip, num, "", "ua", 0)), 0);
+	}
+	sp_writer_flush(w);
+	struct sp_writer_stats s;
+	sp_writer_get_stats(w, &s);
+	assert_true(s.committed == 20000 && s.dropped_queue_full == 0 && s.dropped_store == 0);
+	assert_true(reported == 20000);
+	assert_true(s.commits >= 5); /* batches of at most 4096 */
+	sp_writer_stop(w);
+	uint64_t v;
+	assert_int_equal(sp_store_counter_get(st, "events_recorded", &v), 0);
+	assert_true(v == 20000);
+	int n = 0;
+	sp_store_foreach(st, SP_KIND_IP, agg_count_cb, &n, NULL);
+	assert_int_equal(n, 200);
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "44207", &a), 0);
+	assert_true(a.reports[0].count == 40);
+	sp_store_close(st);
+}
+
+/* With the write lock held by another process the writer cannot commit:
+ * the queue fills, later events are dropped and counted, and nothing else. */
+static void test_writer_queue_full(void **state)
+{
+	struct fixture *f = *state;
+	int to_child[2], to_parent[2];
+	char c;
+	assert_int_equal(pipe(to_child), 0);
+	assert_int_equal(pipe(to_parent), 0);
+	/* fork before any LMDB handle exists: a child must not inherit one */
+	pid_t pid = fork();
+	if (pid == 0) {
+		sp_store *cs;
+		sp_wtxn *tx;
+		struct sp_store_options o = { .path = f->path, .batch_max = 16 };
+		if (read(to_child[0], &c, 1) != 1)
+			_exit(1);
+		if (sp_store_open(&cs, &o) || sp_wtxn_begin(cs, &tx))
+			_exit(1);
+		if (write(to_parent[1], "x", 1) != 1 || read(to_child[0], &c, 1) != 1)
+			_exit(1);
+		sp_wtxn_abort(tx);
+		sp_store_close(cs);
+		_exit(0);
+	}
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	assert_int_equal(write(to_child[1], "x", 1), 1); /* child: take the write lock */
+	assert_int_equal(read(to_parent[0], &c, 1), 1);
+	sp_writer *w;
+	struct sp_writer_options o = { .queue_max = 64, .batch_max = 16 };
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	int dropped = 0;
+	for (int i = 0; i < 64 + 16 + 100; i++) {
+		int rc = sp_writer_submit(w, ev("203.0.113.9", "", "", "", 0));
+		assert_true(rc == 0 || rc == SP_EQUEUEFULL);
+		dropped += rc == SP_EQUEUEFULL;
+	}
+	assert_true(dropped >= 100);
+	assert_int_equal(write(to_child[1], "x", 1), 1); /* release the lock */
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	sp_writer_flush(w);
+	struct sp_writer_stats s;
+	sp_writer_get_stats(w, &s);
+	assert_true(s.dropped_queue_full == (uint64_t)dropped);
+	assert_true(s.committed + s.dropped_queue_full == 180);
+	sp_writer_stop(w);
+	uint64_t v;
+	sp_store_counter_get(st, "events_dropped_queue_full", &v);
+	assert_true(v == (uint64_t)dropped); /* visible to `sentrypeer stats` */
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.9", &a), 0);
+	assert_true(a.reports[0].count == s.committed);
+	sp_store_close(st);
+}
+
+static void test_map_full(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 1 << 20); /* 1 MiB */
+	char big[8000];
+	memset(big, 'A', sizeof(big));
+	int committed = 0, rc = 0;
+	for (int round = 0; round < 1000 && rc == 0; round++) {
+		sp_event *evs[4];
+		for (int i = 0; i < 4; i++) {
+			evs[i] = sp_event_new(big, sizeof(big), sizeof(big));
+			snprintf(evs[i]->src_ip, sizeof(evs[i]->src_ip), "203.0.113.%d", round % 250);
+		}
+		sp_wtxn *tx;
+		assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+		rc = sp_wtxn_add_events(tx, evs, 4);
+		if (rc == 0)
+			rc = sp_wtxn_commit(tx);
+		else
+			sp_wtxn_abort(tx);
+		for (int i = 0; i < 4; i++)
+			free(evs[i]);
+		if (rc == 0)
+			committed += 4;
+	}
+	assert_int_equal(rc, MDB_MAP_FULL);
+	assert_non_null(strstr(sp_strerror(rc), "full"));
+	assert_true(committed > 0);
+	sp_store_close(st);
+
+	/* everything committed before is there, and the store still opens */
+	st = open_store(f->path, true, 0);
+	struct sp_store_stats s;
+	assert_int_equal(sp_store_stats(st, &s), 0);
+	assert_true(s.events == (uint64_t)committed);
+	sp_store_close(st);
+
+	/* the writer thread survives a full store and counts what it lost */
+	st = open_store(f->path, false, 1 << 20);
+	sp_writer *w;
+	struct sp_writer_options o = { 0 };
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	for (int i = 0; i < 20; i++)
+		sp_writer_submit(w, sp_event_new(big, sizeof(big), sizeof(big)));
+	sp_writer_flush(w);
+	struct sp_writer_stats ws;
+	sp_writer_get_stats(w, &ws);
+	assert_true(ws.dropped_store > 0);
+	assert_int_equal(ws.last_error, MDB_MAP_FULL);
+	assert_true(ws.committed + ws.dropped_store == 20);
+	sp_writer_stop(w);
+	sp_store_close(st);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static void test_foreign_and_corrupt_files(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st;
+	struct sp_store_options ro = { .path = f->path, .readonly = true };
+	struct sp_store_options rw = { .path = f->path, .map_size = 16 << 20 };
+
+	char junk[65536];
+	for (size_t i = 0; i < sizeof(junk); i++)
+		junk[i] = (char)(i * 7919 + 13);
+	write_file(f->path, junk, sizeof(junk));
+	assert_int_not_equal(sp_store_open(&st, &ro), 0);
+	assert_int_not_equal(sp_store_open(&st, &rw), 0);
+	write_file(f->path, "", 0); /* empty file: refused, not silently initialised... */
+	assert_int_not_equal(sp_store_open(&st, &ro), 0);
+	unlink(f->path);
+
+	/* some other program's LMDB file */
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	char lock[160];
+	snprintf(lock, sizeof(lock), "%s-lock", f->path);
+	unlink(lock);
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 4);
+	assert_int_equal(mdb_env_open(env, f->path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "accounts", MDB_CREATE, &dbi), 0);
+	MDB_val k = { 3, "bob" }, v = { 2, "42" };
+	assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_int_equal(sp_store_open(&st, &ro), SP_EFOREIGN);
+	assert_int_equal(sp_store_open(&st, &rw), SP_EFOREIGN);
+	unlink(f->path);
+	unlink(lock);
+
+	/* a store from a newer schema is refused, read-only or not */
+	st = open_store(f->path, false, 16 << 20);
+	sp_store_close(st);
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	assert_int_equal(mdb_env_open(env, f->path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	uint8_t nine[8] = { 0, 0, 0, 0, 0, 0, 0, 99 };
+	MDB_val sk = { 6, "schema" }, sv = { 8, nine };
+	assert_int_equal(mdb_put(txn, dbi, &sk, &sv, 0), 0);
+	/* and a record that no longer decodes */
+	MDB_dbi ip;
+	assert_int_equal(mdb_dbi_open(txn, "ip", 0, &ip), 0);
+	MDB_val bk = { 11, "203.0.113.1" }, bv = { 5, "\xdd\xff\xff\xff\xff" };
+	assert_int_equal(mdb_put(txn, ip, &bk, &bv, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	assert_int_equal(sp_store_open(&st, &ro), SP_ESCHEMA);
+	assert_int_equal(sp_store_open(&st, &rw), SP_ESCHEMA);
+	assert_non_null(strstr(sp_strerror(SP_ESCHEMA), "newer"));
+
+	/* back to our schema: the corrupt record is reported, skipped, replaced */
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	assert_int_equal(mdb_env_open(env, f->path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	nine[7] = SP_STORE_SCHEMA;
+	assert_int_equal(mdb_put(txn, dbi, &sk, &sv, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	st = open_store(f->path, false, 16 << 20);
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.1", &a), SP_ECORRUPT);
+	uint64_t corrupt = 0;
+	int n = 0;
+	assert_int_equal(sp_store_foreach(st, SP_KIND_IP, agg_count_cb, &n, &corrupt), 0);
+	assert_true(n == 0 && corrupt == 1);
+	struct sp_sweep_stats acc = { 0 };
+	while (sp_store_sweep_step(st, sp_now_ns(), 100, &acc) == 1)
+		;
+	assert_true(acc.aggs_deleted == 0); /* never deletes what it cannot read */
+	sp_event *evs[1] = { ev("203.0.113.1", "", "", "", 0) };
+	add(st, evs, 1);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.1", &a), 0);
+	assert_true(a.reports[0].count == 1);
+	sp_store_close(st);
+}
+
+/* Another process reads while this one writes: every read succeeds and
+ * counts only grow (snapshot isolation across processes). */
+static void test_concurrent_reader_process(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 256 << 20);
+	sp_event *first[1] = { ev("203.0.113.77", "", "", "", 0) };
+	add(st, first, 1);
+	sp_store_close(st);
+
+	int go[2];
+	char c;
+	assert_int_equal(pipe(go), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		sp_store *rs;
+		if (read(go[0], &c, 1) != 1)
+			_exit(9);
+		struct sp_store_options o = { .path = f->path, .readonly = true };
+		uint64_t last = 0;
+		int reads = 0;
+		if (sp_store_open(&rs, &o))
+			_exit(10);
+		uint64_t until = sp_mono_ns() + 3 * SP_NS_PER_SEC;
+		while (sp_mono_ns() < until) {
+			sp_agg a;
+			if (sp_store_get(rs, SP_KIND_IP, "203.0.113.77", &a))
+				_exit(11);
+			if (a.reports[0].count < last)
+				_exit(12);
+			last = a.reports[0].count;
+			reads++;
+			if (last == 50001)
+				break;
+		}
+		sp_store_close(rs);
+		_exit(reads > 10 && last == 50001 ? 0 : 13);
+	}
+	st = open_store(f->path, false, 256 << 20);
+	assert_int_equal(write(go[1], "x", 1), 1);
+	sp_writer *w;
+	struct sp_writer_options o = { .queue_max = 1 << 17, .batch_max = 1000 };
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	for (int i = 0; i < 50000; i++)
+		assert_int_equal(sp_writer_submit(w, ev("203.0.113.77", "", "", "", 0)), 0);
+	sp_writer_stop(w);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	sp_store_close(st);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_missing_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_fold_into_aggregates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_out_of_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_concurrent_reader_process, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1161 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+/*
+ * bench_store: how fast the store takes events, answers lookups and
+ * exports, and how big it gets.
+ *
+ *   bench_store [--events N] [--ips N] [--numbers N] [--sync full|nometa|none]
+ *               [--cli PATH] [--keep] [--lookups N] [--spawns N] [--seed N]
+ *               [--tmpdir DIR] [--batch N] [--queue N]
+ *
+ * Steps, each printed as plain "name: value unit" lines:
+ *   1. the machine and the settings;
+ *   2. ingest of synthetic events through the batched writer into a fresh
+ *      store (mkdtemp under --tmpdir, removed at the end unless --keep);
+ *   3. in-process sp_store_get latency on a read-only handle;
+ *   4. whole-process `sentrypeer lookup` latency (needs --cli);
+ *   5. sp_export throughput to /dev/null, per format;
+ *   6. store size on disk (per table through mdb_stat when installed);
+ * with the process's RSS after each step.
+ *
+ * The workload is a pure function of --seed: event i is built from its own
+ * PRNG stream, so a run is reproducible and an event the writer refused can
+ * be rebuilt and submitted again. Only ts_ns and the event id (set by
+ * sp_event_new) differ between runs.
+ */
+#include "export.h"
+#include "sp_error.h"
+#include "sp_key.h"
+#include "sp_record.h"
+#include "sp_time.h"
+#include "store.h"
+#include "writer.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_EVENTS 1000000
+#define DEFAULT_IPS 100000
+#define DEFAULT_NUMBERS 100000
+#define DEFAULT_LOOKUPS 200000
+#define DEFAULT_SPAWNS 200
+#define DEFAULT_SEED UINT64_C(0x5e47121ee7)
+#define MAP_SIZE (UINT64_C(8) << 30)
+#define RAW_CAP 8192
+#define RETENTION_NS (UINT64_C(7) * 86400 * SP_NS_PER_SEC)
+#define EXPORT_BUF (64 * 1024)
+#define BACKOFF_CHECK_EVERY 32 /* events between queue checks */
+#define BACKOFF_MARGIN 256     /* > BACKOFF_CHECK_EVERY: one producer never overflows */
+#define GEN_SAMPLE 100000      /* events built alone to price the generator */
+
+/* targets printed beside the figures */
+#define TARGET_INGEST_EPS 200000.0
+#define TARGET_GET_P99_US 10.0
+#define TARGET_CLI_MEDIAN_MS 5.0
+#define TARGET_TXT_RPS 1000000.0
+#define TARGET_JSON_RPS 300000.0
+
+struct bench_opts {
+	uint64_t events;
+	uint32_t ips, numbers;
+	enum sp_sync sync;
+	bool keep;
+	const char *cli;
+	const char *tmpdir;
+	uint64_t lookups;
+	unsigned spawns;
+	uint64_t seed;
+	size_t batch, queue;
+};
+
+/* ---- small helpers ------------------------------------------------- */
+
+__attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt, ...)
+{
+	va_list ap;
+	fflush(stdout);
+	fputs("bench_store: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * SP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t cpu_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * SP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_ns(long ns)
+{
+	struct timespec ts = { 0, ns };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+}
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+	if (!p)
+		die("out of memory (%zu x %zu bytes)", n, size);
+	return p;
+}
+
+/* splitmix64: the one PRNG; state advanced by the golden gamma */
+static uint64_t rng_next(uint64_t *s)
+{
+	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static uint64_t rng_below(uint64_t *s, uint64_t n)
+{
+	return n ? rng_next(s) % n : 0;
+}
+
+/* A bijection on [0, 2^bits): distinct inputs stay distinct. */
+static uint32_t scramble(uint32_t x, unsigned bits)
+{
+	uint32_t mask = bits >= 32 ? UINT32_MAX : (UINT32_C(1) << bits) - 1;
+	unsigned half = bits / 2;
+	x &= mask;
+	x = (x * UINT32_C(0x9E3779B1)) & mask;
+	x ^= x >> half;
+	x = (x * UINT32_C(0x85EBCA77)) & mask;
+	x ^= x >> half;
+	x = (x * UINT32_C(0xC2B2AE3D)) & mask;
+	x ^= x >> half;
+	return x;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* nearest rank on a sorted array */
+static uint64_t pct(const uint64_t *sorted, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	double r = p / 100.0 * (double)n;
+	size_t k = (size_t)r;
+	if ((double)k < r)
+		k++;
+	if (k == 0)
+		k = 1;
+	if (k > n)
+		k = n;
+	return sorted[k - 1];
+}
+
+static const char *verdict(bool ok) { return ok ? "ok" : "MISSED"; }
+
+/* kB figures from /proc/self/status; 0 when absent */
+struct mem { unsigned long long rss, hwm, anon, file; };
+
+static struct mem read_mem(void)
+{
+	struct mem m = { 0, 0, 0, 0 };
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	if (!f)
+		return m;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			m.rss = strtoull(line + 6, NULL, 10);
+		else if (strncmp(line, "VmHWM:", 6) == 0)
+			m.hwm = strtoull(line + 6, NULL, 10);
+		else if (strncmp(line, "RssAnon:", 8) == 0)
+			m.anon = strtoull(line + 8, NULL, 10);
+		else if (strncmp(line, "RssFile:", 8) == 0)
+			m.file = strtoull(line + 8, NULL, 10);
+	}
+	fclose(f);
+	return m;
+}
+
+static void print_rss(const char *step)
+{
+	struct mem m = read_mem();
+	printf("rss after %s: VmRSS %.1f MiB (anon %.1f MiB, file-backed %.1f MiB)\n", step,
+	       (double)m.rss / 1024.0, (double)m.anon / 1024.0, (double)m.file / 1024.0);
+	printf("rss after %s: VmHWM %.1f MiB\n", step, (double)m.hwm / 1024.0);
+}
+
+/* bytes this process handed to write(2) and caused to reach storage */
+struct io { unsigned long long wchar, write_bytes; };
+
+static struct io read_io(void)
+{
+	struct io r = { 0, 0 };
+	FILE *f = fopen("/proc/self/io", "r");
+	char line[128];
+	if (!f)
+		return r;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "wchar:", 6) == 0)
+			r.wchar = strtoull(line + 6, NULL, 10);
+		else if (strncmp(line, "write_bytes:", 12) == 0)
+			r.write_bytes = strtoull(line + 12, NULL, 10);
+	}
+	fclose(f);
+	return r;
+}
+
+static void cpu_model(char *buf, size_t len)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+	snprintf(buf, len, "unknown");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "model name", 10) != 0)
+			continue;
+		char *p = strchr(line, ':');
+		if (!p)
+			continue;
+		for (p++; *p == ' ' || *p == '\t'; p++)
+			;
+		p[strcspn(p, "\n")] = '\0';
+		snprintf(buf, len, "%s", p);
+		break;
+	}
+	fclose(f);
+}
+
+static const char *fs_name(const char *path)
+{
+	struct statfs s;
+	if (statfs(path, &s) != 0)
+		return "unknown";
+	switch ((unsigned long)s.f_type) {
+	case 0xEF53UL: return "ext2/3/4";
+	case 0x01021994UL: return "tmpfs (fsync is free: sync figures flatter a disk)";
+	case 0x58465342UL: return "xfs";
+	case 0x9123683EUL: return "btrfs";
+	case 0x794C7630UL: return "overlayfs";
+	case 0x2FC12FC1UL: return "zfs";
+	case 0x6969UL: return "nfs";
+	default: return "other";
+	}
+}
+
+static const char *sync_name(enum sp_sync s)
+{
+	return s == SP_SYNC_FULL ? "full" : s == SP_SYNC_NOMETA ? "nometa" : "none";
+}
+
+/* rm -r of our temp dir: LMDB leaves only plain files there */
+static void remove_dir(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[PATH_MAX];
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (snprintf(p, sizeof(p), "%s/%s", dir, de->d_name) >= (int)sizeof(p))
+			continue;
+		if (unlink(p) != 0)
+			fprintf(stderr, "bench_store: cannot remove %s: %s\n", p, strerror(errno));
+	}
+	closedir(d);
+	if (rmdir(dir) != 0)
+		fprintf(stderr, "bench_store: cannot remove %s: %s\n", dir, strerror(errno));
+}
+
+/* ---- the synthetic workload ------------------------------------------ */
+
+/* Public-scope IPv4 /8s that no real attacker will ever be confused with
+ * here (US DoD blocks, unrouted on the Internet). Listed and unlisted sets
+ * use different /8s, so an unlisted key can never have been inserted. */
+static const uint8_t listed_v4_nets[] = { 11, 21, 22, 26, 28, 29, 30, 33, 55, 214, 215 };
+static const uint8_t unlisted_v4_nets[] = { 6, 7 };
+#define N_LISTED_NETS (sizeof(listed_v4_nets) / sizeof(listed_v4_nets[0]))
+#define N_UNLISTED_NETS (sizeof(unlisted_v4_nets) / sizeof(unlisted_v4_nets[0]))
+
+struct workload {
+	uint32_t n_ips, n_numbers;
+	char (*ip_text)[SP_KEY_MAX];   /* as it appears in the event */
+	char (*ip_key)[SP_KEY_MAX];    /* normalised */
+	char (*num_key)[SP_KEY_MAX];   /* normalised digits */
+	uint64_t seed;
+	uint64_t event_bytes; /* mean encoded event, from price_generator() */
+};
+
+/* IP index j: one in ten IPv6 (2001:db8:<0..7fff>:...), the rest IPv4.
+ * unlisted: from ranges the listed set never uses. */
+static void make_ip(uint32_t j, bool unlisted, char *out, size_t len)
+{
+	if (j % 10 == 9) {
+		uint32_t q = j / 10;
+		uint32_t host = scramble(q, 16) | 1;
+		snprintf(out, len, "2001:db8:%x:%x::%x",
+			 (unsigned)(((q >> 16) & 0x7fff) | (unlisted ? 0x8000u : 0)),
+			 (unsigned)(q & 0xffff), (unsigned)host);
+		return;
+	}
+	const uint8_t *nets = unlisted ? unlisted_v4_nets : listed_v4_nets;
+	uint32_t n = unlisted ? (uint32_t)N_UNLISTED_NETS : (uint32_t)N_LISTED_NETS;
+	uint32_t rest = scramble(j / n, 24);
+	snprintf(out, len, "%u.%u.%u.%u", (unsigned)nets[j % n], (unsigned)(rest >> 16),
+		 (unsigned)((rest >> 8) & 0xff), (unsigned)(rest & 0xff));
+}
+
+static void workload_init(struct workload *w, const struct bench_opts *o)
+{
+	w->n_ips = o->ips;
+	w->n_numbers = o->numbers;
+	w->seed = o->seed;
+	w->ip_text = xcalloc(o->ips, sizeof(*w->ip_text));
+	w->ip_key = xcalloc(o->ips, sizeof(*w->ip_key));
+	w->num_key = xcalloc(o->numbers, sizeof(*w->num_key));
+	for (uint32_t j = 0; j < o->ips; j++) {
+		make_ip(j, false, w->ip_text[j], sizeof(w->ip_text[j]));
+		if (sp_ip_normalize(w->ip_text[j], w->ip_key[j], NULL) != 0)
+			die("generated a bad IP: %s", w->ip_text[j]);
+	}
+	for (uint32_t k = 0; k < o->numbers; k++) /* UK-looking: 44 + 10 digits */
+		snprintf(w->num_key[k], sizeof(w->num_key[k]), "44%010" PRIu32, scramble(k, 32));
+}
+
+static void workload_free(struct workload *w)
+{
+	free(w->ip_text);
+	free(w->ip_key);
+	free(w->num_key);
+}
+
+static const char *const user_agents[] = {
+	"friendly-scanner",
+	"sipvicious",
+	"PolycomSoundPointIP-SPIP_550-UA/3.3.2.0413",
+	"sipcli/v1.8",
+	"VaxSIPUserAgent/3.1",
+	"pplsip",
+	"Asterisk PBX 1.6.0.10",
+	"Cisco-SIPGateway/IOS-12.x",
+};
+#define N_UAS (sizeof(user_agents) / sizeof(user_agents[0]))
+
+/* The called number in one of its raw forms. */
+static void number_raw(const char *key, unsigned form, char *out, size_t len)
+{
+	switch (form % 4) {
+	case 0:
+	case 1: snprintf(out, len, "+%s", key); break;
+	case 2: snprintf(out, len, "00%s", key); break;
+	default: snprintf(out, len, "%s", key); break;
+	}
+}
+
+static void hex(uint64_t *rng, char *out, size_t n)
+{
+	static const char digits[] = "0123456789abcdef";
+	uint64_t r = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (i % 16 == 0)
+			r = rng_next(rng);
+		out[i] = digits[r & 15];
+		r >>= 4;
+	}
+	out[n] = '\0';
+}
+
+/* Build event i (same content for the same seed and i). */
+static sp_event *make_event(const struct workload *w, uint64_t i, char *raw, size_t rawlen)
+{
+	uint64_t rng = w->seed ^ (i * UINT64_C(0xd1b54a32d192ed03));
+	rng_next(&rng);
+
+	/* every IP and number at least once (first n events), then uniform */
+	uint32_t ip = i < w->n_ips ? (uint32_t)i : (uint32_t)rng_below(&rng, w->n_ips);
+	uint32_t num = i < w->n_numbers ? (uint32_t)i : (uint32_t)rng_below(&rng, w->n_numbers);
+	unsigned m = (unsigned)rng_below(&rng, 100);
+	const char *method = m < 60 ? "INVITE" : m < 85 ? "REGISTER" : "OPTIONS";
+	unsigned t = (unsigned)rng_below(&rng, 100);
+	uint8_t tp = t < 90 ? SP_TP_UDP : t < 98 ? SP_TP_TCP : SP_TP_TLS;
+	/* a scanner mostly keeps its user agent */
+	size_t ua = rng_below(&rng, 5) == 0 ? rng_below(&rng, N_UAS) : (ip * 7u) % N_UAS;
+	uint16_t sport = rng_below(&rng, 3) == 0 ? 5060 : (uint16_t)(1024 + rng_below(&rng, 64000));
+	const char *dst = "203.0.113.10";
+	const char *src = w->ip_text[ip];
+	bool v6 = strchr(src, ':') != NULL;
+	char host[SP_KEY_MAX + 2], to[SP_USER_MAX], ruri[SP_USER_MAX], from[16];
+	char branch[17], tag[9], callid[33], nonce[33], resp[33];
+
+	snprintf(host, sizeof(host), v6 ? "[%s]" : "%s", src);
+	unsigned form = (unsigned)rng_next(&rng);
+	number_raw(w->num_key[num], form, to, sizeof(to));
+	number_raw(w->num_key[num], form >> 8, ruri, sizeof(ruri)); /* same number */
+	snprintf(from, sizeof(from), "%u", (unsigned)(100 + rng_below(&rng, 9900)));
+	hex(&rng, branch, 16);
+	hex(&rng, tag, 8);
+	hex(&rng, callid, 32);
+
+	/* 500..900 bytes in all */
+	size_t target = 500 + (size_t)rng_below(&rng, 401);
+	const char *tpname = sp_transport_name(tp);
+	char body[1024];
+	size_t blen = 0;
+	if (method[0] == 'I') {
+		int n = snprintf(body, sizeof(body),
+				 "v=0\r\no=- %u %u IN IP%c %s\r\ns=-\r\nc=IN IP%c %s\r\nt=0 0\r\n"
+				 "m=audio %u RTP/AVP 0 8 18 101\r\na=rtpmap:0 PCMU/8000\r\n"
+				 "a=rtpmap:8 PCMA/8000\r\na=rtpmap:18 G729/8000\r\n"
+				 "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n"
+				 "a=ptime:20\r\na=sendrecv\r\n",
+				 (unsigned)rng_below(&rng, 1000000), (unsigned)rng_below(&rng, 1000000),
+				 v6 ? '6' : '4', src, v6 ? '6' : '4', src,
+				 (unsigned)(10000 + 2 * rng_below(&rng, 10000)));
+		blen = n > 0 ? (size_t)n : 0;
+	}
+	int hn = snprintf(raw, rawlen,
+			  "%s sip:%s@%s SIP/2.0\r\n"
+			  "Via: SIP/2.0/%s %s:%u;branch=z9hG4bK%s;rport\r\n"
+			  "Max-Forwards: 70\r\n"
+			  "From: \"%s\" <sip:%s@%s>;tag=%s\r\n"
+			  "To: <sip:%s@%s>\r\n"
+			  "Call-ID: %s@%s\r\n"
+			  "CSeq: 1 %s\r\n"
+			  "Contact: <sip:%s@%s:%u>\r\n"
+			  "User-Agent: %s\r\n"
+			  "Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, INFO\r\n",
+			  method, ruri, dst, tpname, host, (unsigned)sport, branch, from, from, host, tag,
+			  to, dst, callid, host, method, from, host, (unsigned)sport,
+			  user_agents[ua]);
+	size_t len = hn > 0 ? (size_t)hn : 0;
+	if (method[0] == 'R' && len < rawlen) { /* password guessing */
+		hex(&rng, nonce, 32);
+		hex(&rng, resp, 32);
+		int n = snprintf(raw + len, rawlen - len,
+				 "Authorization: Digest username=\"%s\", realm=\"%s\", nonce=\"%s\", "
+				 "uri=\"sip:%s\", response=\"%s\", algorithm=MD5\r\n",
+				 from, dst, nonce, dst, resp);
+		len += n > 0 ? (size_t)n : 0;
+	}
+	/* pad towards the target: an SDP attribute or a header */
+	size_t tail = (blen ? sizeof("Content-Type: application/sdp\r\n") - 1 : 0) +
+		      sizeof("Content-Length: 000\r\n\r\n") - 1 + blen;
+	if (len + tail + 16 < target && len < rawlen) {
+		size_t pad = target - len - tail - 12;
+		char fill[1024];
+		hex(&rng, fill, pad < sizeof(fill) ? pad : sizeof(fill) - 1);
+		if (blen) {
+			int n = snprintf(body + blen, sizeof(body) - blen, "a=x-n:%s\r\n", fill);
+			blen += n > 0 ? (size_t)n : 0;
+			if (blen >= sizeof(body))
+				blen = sizeof(body) - 1;
+		} else {
+			int n = snprintf(raw + len, rawlen - len, "X-Id: %s\r\n", fill);
+			len += n > 0 ? (size_t)n : 0;
+		}
+	}
+	if (len < rawlen) {
+		int n = snprintf(raw + len, rawlen - len, "%sContent-Length: %zu\r\n\r\n%.*s",
+				 blen ? "Content-Type: application/sdp\r\n" : "", blen, (int)blen, body);
+		len += n > 0 ? (size_t)n : 0;
+	}
+	if (len >= rawlen)
+		len = rawlen - 1;
+
+	sp_event *e = sp_event_new(raw, len, RAW_CAP);
+	if (!e)
+		return NULL;
+	sp_field_set(e->src_ip, sizeof(e->src_ip), src);
+	sp_field_set(e->dst_ip, sizeof(e->dst_ip), dst);
+	e->src_port = sport;
+	e->dst_port = 5060;
+	e->transport = tp;
+	e->mode = SP_MODE_PASSIVE;
+	sp_field_set(e->method, sizeof(e->method), method);
+	sp_field_set(e->ruri_user, sizeof(e->ruri_user), ruri);
+	sp_field_set(e->to_user, sizeof(e->to_user), to);
+	sp_field_set(e->user_agent, sizeof(e->user_agent), user_agents[ua]);
+	return e;
+}
+
+/* ---- 2. ingest ------------------------------------------------------- */
+
+struct ingest_result {
+	uint64_t submitted_ok, queue_full, backoffs;
+	double eps;
+};
+
+static void price_generator(struct workload *w)
+{
+	char *raw = xcalloc(1, RAW_CAP);
+	uint64_t n = GEN_SAMPLE, bytes = 0, enc = 0;
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	uint64_t t0 = mono_ns();
+	for (uint64_t i = 0; i < n; i++) {
+		sp_event *e = make_event(w, i, raw, RAW_CAP);
+		if (!e)
+			die("out of memory");
+		bytes += e->raw_len;
+		free(e);
+	}
+	uint64_t dt = mono_ns() - t0;
+	for (uint64_t i = 0; i < 10000; i++) {
+		sp_event *e = make_event(w, i, raw, RAW_CAP);
+		if (!e)
+			die("out of memory");
+		sb.size = 0;
+		sp_event_encode(e, &sb);
+		enc += sb.size;
+		free(e);
+	}
+	msgpack_sbuffer_destroy(&sb);
+	free(raw);
+	w->event_bytes = enc / 10000;
+	printf("workload: raw SIP message, mean %.0f bytes\n", (double)bytes / (double)n);
+	printf("workload: encoded event record, mean %.0f bytes\n", (double)enc / 10000.0);
+	printf("workload: generator alone %.0f events/s (building events, no store)\n",
+	       (double)n * 1e9 / (double)dt);
+}
+
+static struct ingest_result ingest(const struct bench_opts *o, const struct workload *w,
+				   const char *path)
+{
+	struct sp_store_options so = {
+		.path = path,
+		.map_size = MAP_SIZE,
+		.sync = o->sync,
+		.retention_ns = RETENTION_NS,
+		.set_retention = true,
+		.batch_max = o->batch,
+	};
+	struct sp_writer_options wo = { .queue_max = o->queue, .batch_max = o->batch };
+	struct ingest_result r = { 0 };
+	struct sp_writer_stats ws;
+	sp_store *st;
+	sp_writer *wr;
+	int rc;
+
+	if ((rc = sp_store_open(&st, &so)))
+		die("cannot create store %s: %s", path, sp_strerror(rc));
+	if ((rc = sp_writer_start(&wr, st, &wo)))
+		die("cannot start writer: %s", sp_strerror(rc));
+
+	char *raw = xcalloc(1, RAW_CAP);
+	unsigned long long anon_peak = 0;
+	struct io io0 = read_io();
+	uint64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), pcpu0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t t0 = mono_ns();
+	for (uint64_t i = 0; i < o->events; i++) {
+		if (i % 65536 == 0) { /* VmHWM mixes in the mapped file: sample anon memory */
+			struct mem m = read_mem();
+			if (m.anon > anon_peak)
+				anon_peak = m.anon;
+		}
+		for (;;) {
+			if (i % BACKOFF_CHECK_EVERY == 0) {
+				for (;;) {
+					sp_writer_get_stats(wr, &ws);
+					if (ws.queue_len + BACKOFF_MARGIN < o->queue)
+						break;
+					r.backoffs++;
+					sleep_ns(50000);
+				}
+			}
+			sp_event *e = make_event(w, i, raw, RAW_CAP);
+			if (!e)
+				die("out of memory at event %" PRIu64, i);
+			rc = sp_writer_submit(wr, e);
+			if (rc == 0)
+				break;
+			if (rc != SP_EQUEUEFULL)
+				die("sp_writer_submit: %s", sp_strerror(rc));
+			r.queue_full++; /* the writer freed it: build it again */
+			sleep_ns(50000);
+		}
+		r.submitted_ok++;
+	}
+	uint64_t t_sub = mono_ns();
+	sp_writer_flush(wr);
+	uint64_t t1 = mono_ns();
+	uint64_t pcpu = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - pcpu0;
+	uint64_t cpu = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
+	struct io io1 = read_io();
+	free(raw);
+	sp_writer_get_stats(wr, &ws);
+	sp_writer_stop(wr);
+	sp_store_close(st);
+
+	double wall = (double)(t1 - t0) / 1e9;
+	r.eps = (double)ws.committed / wall;
+	printf("ingest: events committed %" PRIu64 " of %" PRIu64 " submitted\n", ws.committed,
+	       ws.submitted);
+	printf("ingest: wall time %.2f s (incl. final flush %.3f s)\n", wall,
+	       (double)(t1 - t_sub) / 1e9);
+	printf("ingest: throughput %.0f events/s (target >= %.0f events/s: %s)\n", r.eps,
+	       TARGET_INGEST_EPS, verdict(r.eps >= TARGET_INGEST_EPS));
+	printf("ingest: commits %" PRIu64 "\n", ws.commits);
+	printf("ingest: average batch %.1f events/commit\n",
+	       ws.commits ? (double)ws.committed / (double)ws.commits : 0.0);
+	printf("ingest: commit rate %.1f commits/s\n", (double)ws.commits / wall);
+	printf("ingest: queue peak %" PRIu64 " of %zu events\n", ws.queue_peak, o->queue);
+	printf("ingest: producer back-offs (queue within %d of full) %" PRIu64 "\n",
+	       BACKOFF_MARGIN, r.backoffs);
+	printf("ingest: SP_EQUEUEFULL returned %" PRIu64 " (writer's count %" PRIu64
+	       ", all resubmitted)\n", r.queue_full, ws.dropped_queue_full);
+	printf("ingest: dropped by store %" PRIu64 "%s%s\n", ws.dropped_store,
+	       ws.last_error ? ", last error " : "", ws.last_error ? sp_strerror(ws.last_error) : "");
+	double wr = (double)(io1.wchar - io0.wchar), disk = (double)(io1.write_bytes - io0.write_bytes);
+	printf("ingest: written through write(2) %.0f MiB, %.0f bytes/event, %.1f MiB/commit\n",
+	       wr / 1048576.0, wr / (double)o->events,
+	       ws.commits ? wr / 1048576.0 / (double)ws.commits : 0.0);
+	printf("ingest: reached storage %.0f MiB (write amplification %.1fx the encoded events)\n",
+	       disk / 1048576.0, w->event_bytes ? disk / ((double)w->event_bytes * (double)o->events) : 0.0);
+	printf("ingest: peak anonymous memory (sampled) %.1f MiB\n", (double)anon_peak / 1024.0);
+	printf("ingest: producer thread CPU %.2f s (%.0f%% of wall)\n", (double)pcpu / 1e9,
+	       100.0 * (double)pcpu / 1e9 / wall);
+	printf("ingest: writer thread CPU %.2f s (%.0f%% of wall; process minus producer)\n",
+	       (double)(cpu - pcpu) / 1e9, 100.0 * (double)(cpu - pcpu) / 1e9 / wall);
+	if (ws.dropped_store || ws.committed != o->events)
+		die("the store lost events: %" PRIu64 " committed of %" PRIu64, ws.committed,
+		    o->events);
+	return r;
+}
+
+/* ---- 3. in-process lookups -------------------------------------------- */
+
+struct probe {
+	uint8_t kind;
+	bool listed;
+	char key[SP_KEY_MAX];
+};
+
+static void latency_line(const char *what, uint64_t *ns, size_t n, bool target)
+{
+	double sum = 0;
+	qsort(ns, n, sizeof(*ns), cmp_u64);
+	for (size_t i = 0; i < n; i++)
+		sum += (double)ns[i];
+	printf("lookup %s: %zu calls\n", what, n);
+	printf("lookup %s: mean %.2f us\n", what, n ? sum / (double)n / 1e3 : 0.0);
+	printf("lookup %s: p50 %.2f us\n", what, (double)pct(ns, n, 50) / 1e3);
+	double p99 = (double)pct(ns, n, 99) / 1e3;
+	if (target)
+		printf("lookup %s: p99 %.2f us (target < %.0f us: %s)\n", what, p99, TARGET_GET_P99_US,
+		       verdict(p99 < TARGET_GET_P99_US));
+	else
+		printf("lookup %s: p99 %.2f us\n", what, p99);
+	printf("lookup %s: p99.9 %.2f us\n", what, (double)pct(ns, n, 99.9) / 1e3);
+	printf("lookup %s: max %.2f us\n", what, n ? (double)ns[n - 1] / 1e3 : 0.0);
+}
+
+/* Listed keys: inserted IPs and numbers; unlisted: IPs never inserted. */
+static struct probe *make_probes(const struct bench_opts *o, const struct workload *w, size_t n,
+				 uint64_t salt)
+{
+	struct probe *p = xcalloc(n, sizeof(*p));
+	uint64_t rng = o->seed ^ salt;
+	uint64_t have_ips = o->events < w->n_ips ? o->events : w->n_ips;
+	uint64_t have_nums = o->events < w->n_numbers ? o->events : w->n_numbers;
+	for (size_t i = 0; i < n; i++) {
+		p[i].listed = i % 2 == 0;
+		if (p[i].listed) {
+			if ((rng_next(&rng) & 1) || !have_nums) {
+				p[i].kind = SP_KIND_IP;
+				snprintf(p[i].key, sizeof(p[i].key), "%s",
+					 w->ip_key[rng_below(&rng, have_ips)]);
+			} else {
+				p[i].kind = SP_KIND_NUMBER;
+				snprintf(p[i].key, sizeof(p[i].key), "%s",
+					 w->num_key[rng_below(&rng, have_nums)]);
+			}
+		} else {
+			char text[SP_KEY_MAX];
+			make_ip((uint32_t)rng_below(&rng, 1u << 24), true, text, sizeof(text));
+			if (sp_ip_normalize(text, p[i].key, NULL) != 0)
+				die("generated a bad IP: %s", text);
+			p[i].kind = SP_KIND_IP;
+		}
+	}
+	for (size_t i = n; i > 1; i--) { /* shuffle: no long runs of one sort */
+		size_t j = rng_below(&rng, i);
+		struct probe t = p[i - 1];
+		p[i - 1] = p[j];
+		p[j] = t;
+	}
+	return p;
+}
+
+static void lookups(const struct bench_opts *o, const struct workload *w, sp_store *ro)
+{
+	size_t n = o->lookups, nl = 0, nu = 0;
+	struct probe *p = make_probes(o, w, n, UINT64_C(0x100c0b5));
+	uint64_t *lat_l = xcalloc(n, sizeof(uint64_t)), *lat_u = xcalloc(n, sizeof(uint64_t));
+	sp_agg *a = xcalloc(1, sizeof(*a));
+
+	uint64_t t0 = mono_ns();
+	for (size_t i = 0; i < n; i++) {
+		struct timespec s, e;
+		clock_gettime(CLOCK_MONOTONIC, &s);
+		int rc = sp_store_get(ro, (enum sp_kind)p[i].kind, p[i].key, a);
+		clock_gettime(CLOCK_MONOTONIC, &e);
+		uint64_t d = (uint64_t)((e.tv_sec - s.tv_sec) * (long long)SP_NS_PER_SEC +
+					(e.tv_nsec - s.tv_nsec));
+		if (p[i].listed) {
+			if (rc != 0)
+				die("lookup of listed %s %s: %s", sp_kind_name(p[i].kind), p[i].key,
+				    sp_strerror(rc));
+			lat_l[nl++] = d;
+		} else {
+			if (rc != SP_ENOTFOUND)
+				die("lookup of unlisted %s: %s", p[i].key,
+				    rc ? sp_strerror(rc) : "found, expected not found");
+			lat_u[nu++] = d;
+		}
+	}
+	double wall = (double)(mono_ns() - t0) / 1e9;
+	printf("lookup all: %.0f lookups/s single-threaded (incl. timing overhead)\n",
+	       (double)n / wall);
+	latency_line("listed", lat_l, nl, true);
+	latency_line("unlisted", lat_u, nu, true);
+	free(a);
+	free(lat_l);
+	free(lat_u);
+	free(p);
+}
+
+/* ---- 4. whole-process lookups ----------------------------------------- */
+
+static int run_cli(const char *cli, char *const argv[], uint64_t *ns)
+{
+	posix_spawn_file_actions_t fa;
+	pid_t pid;
+	int status, rc;
+
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	uint64_t t0 = mono_ns();
+	rc = posix_spawn(&pid, cli, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0)
+		die("cannot run %s: %s", cli, strerror(rc));
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid: %s", strerror(errno));
+	*ns = mono_ns() - t0;
+	if (!WIFEXITED(status)) {
+		size_t last = 0;
+		while (argv[last + 1])
+			last++;
+		die("%s %s ... %s died with signal %d", cli, argv[1], argv[last], WTERMSIG(status));
+	}
+	return WEXITSTATUS(status);
+}
+
+static void ms_lines(const char *what, uint64_t *ns, size_t n, bool target)
+{
+	qsort(ns, n, sizeof(*ns), cmp_u64);
+	double med = (double)pct(ns, n, 50) / 1e6;
+	if (target)
+		printf("cli %s: median %.2f ms (target < %.0f ms: %s)\n", what, med,
+		       TARGET_CLI_MEDIAN_MS, verdict(med < TARGET_CLI_MEDIAN_MS));
+	else
+		printf("cli %s: median %.2f ms\n", what, med);
+	printf("cli %s: p95 %.2f ms\n", what, (double)pct(ns, n, 95) / 1e6);
+	printf("cli %s: max %.2f ms\n", what, n ? (double)ns[n - 1] / 1e6 : 0.0);
+}
+
+static void cli_lookups(const struct bench_opts *o, const struct workload *w, const char *path)
+{
+	size_t n = o->spawns;
+	struct probe *p = make_probes(o, w, 2 * n, UINT64_C(0xc11));
+	uint64_t *lat_l = xcalloc(n, sizeof(uint64_t)), *lat_u = xcalloc(n, sizeof(uint64_t));
+	uint64_t *lat_v = xcalloc(n, sizeof(uint64_t));
+	size_t nl = 0, nu = 0;
+	char arg[SP_KEY_MAX + 1];
+
+	/* the floor: starting the binary at all */
+	for (size_t i = 0; i < n; i++) {
+		char *argv[] = { (char *)o->cli, "version", NULL };
+		int st = run_cli(o->cli, argv, &lat_v[i]);
+		if (st != 0)
+			die("%s version exited %d", o->cli, st);
+	}
+	for (size_t i = 0; i < 2 * n; i++) {
+		/* numbers as dialled, to take the normaliser's path */
+		snprintf(arg, sizeof(arg), "%s%s", p[i].kind == SP_KIND_NUMBER ? "+" : "", p[i].key);
+		char *argv[] = { (char *)o->cli, "lookup", "--db-file", (char *)path, arg, NULL };
+		uint64_t ns;
+		int st = run_cli(o->cli, argv, &ns);
+		int want = p[i].listed ? 0 : 1;
+		if (st != want)
+			die("'%s lookup --db-file %s %s' exited %d, expected %d (%s)", o->cli, path, arg,
+			    st, want, p[i].listed ? "listed" : "not listed");
+		if (p[i].listed)
+			lat_l[nl++] = ns;
+		else
+			lat_u[nu++] = ns;
+	}
+	printf("cli: %s, %zu runs per kind, exit codes checked (0 listed, 1 unlisted)\n", o->cli,
+	       n);
+	ms_lines("version (process start floor)", lat_v, n, false);
+	ms_lines("lookup listed", lat_l, nl, true);
+	ms_lines("lookup unlisted", lat_u, nu, true);
+	free(lat_l);
+	free(lat_u);
+	free(lat_v);
+	free(p);
+}
+
+/* ---- 5. export --------------------------------------------------------- */
+
+static void exports(sp_store *ro)
+{
+	static const struct {
+		enum sp_export_format fmt;
+		enum sp_export_kind kind;
+		const char *name;
+		double target;
+	} runs[] = {
+		{ SP_FMT_TXT, SP_EXPORT_ALL, "txt", TARGET_TXT_RPS },
+		{ SP_FMT_JSON, SP_EXPORT_ALL, "json", TARGET_JSON_RPS },
+		{ SP_FMT_JSONL, SP_EXPORT_ALL, "jsonl", 0 },
+		{ SP_FMT_CSV, SP_EXPORT_ALL, "csv", 0 },
+		{ SP_FMT_NFT, SP_EXPORT_IP, "nft", 0 },
+		{ SP_FMT_IPSET, SP_EXPORT_IP, "ipset", 0 },
+	};
+	static char buf[EXPORT_BUF];
+
+	for (size_t i = 0; i < sizeof(runs) / sizeof(runs[0]); i++) {
+		struct sp_export_options eo = {
+			.format = runs[i].fmt,
+			.kind = runs[i].kind,
+			.source = SP_SOURCE_ALL,
+			.include_private = true,
+		};
+		struct sp_export_stats es;
+		FILE *f = fopen("/dev/null", "w");
+		if (!f)
+			die("/dev/null: %s", strerror(errno));
+		setvbuf(f, buf, _IOFBF, sizeof(buf));
+		uint64_t t0 = mono_ns();
+		int rc = sp_export(ro, &eo, f, &es);
+		uint64_t dt = mono_ns() - t0;
+		fclose(f);
+		if (rc)
+			die("export %s: %s", runs[i].name, sp_strerror(rc));
+		double rps = (double)es.written * 1e9 / (double)dt;
+		const char *kind = runs[i].kind == SP_EXPORT_ALL ? "all" : "ip";
+		if (runs[i].target > 0)
+			printf("export %s (%s): %.0f records/s, %" PRIu64 " records in %.3f s"
+			       " (target >= %.0f records/s: %s)\n",
+			       runs[i].name, kind, rps, es.written, (double)dt / 1e9, runs[i].target,
+			       verdict(rps >= runs[i].target));
+		else
+			printf("export %s (%s): %.0f records/s, %" PRIu64 " records in %.3f s\n",
+			       runs[i].name, kind, rps, es.written, (double)dt / 1e9);
+		if (es.corrupt || es.skipped_private)
+			printf("export %s: %" PRIu64 " corrupt, %" PRIu64 " skipped\n", runs[i].name,
+			       es.corrupt, es.skipped_private);
+	}
+}
+
+/* ---- 6. size ----------------------------------------------------------- */
+
+struct tbl_stat {
+	bool ok;
+	uint64_t psize, branch, leaf, overflow, entries, depth;
+};
+
+static bool mdb_stat_table(const char *path, const char *table, struct tbl_stat *t)
+{
+	char cmd[PATH_MAX + 64], line[256];
+	memset(t, 0, sizeof(*t));
+	if (strchr(path, '\''))
+		return false;
+	snprintf(cmd, sizeof(cmd), "mdb_stat -n -e -s %s '%s' 2>/dev/null", table, path);
+	FILE *f = popen(cmd, "r");
+	if (!f)
+		return false;
+	bool in_table = false;
+	while (fgets(line, sizeof(line), f)) {
+		uint64_t v;
+		if (strncmp(line, "Status of", 9) == 0)
+			in_table = true;
+		if (sscanf(line, " Page size: %" SCNu64, &v) == 1)
+			t->psize = v;
+		if (!in_table)
+			continue;
+		if (sscanf(line, " Tree depth: %" SCNu64, &v) == 1)
+			t->depth = v;
+		else if (sscanf(line, " Branch pages: %" SCNu64, &v) == 1)
+			t->branch = v;
+		else if (sscanf(line, " Leaf pages: %" SCNu64, &v) == 1)
+			t->leaf = v;
+		else if (sscanf(line, " Overflow pages: %" SCNu64, &v) == 1)
+			t->overflow = v;
+		else if (sscanf(line, " Entries: %" SCNu64, &v) == 1)
+			t->entries = v;
+	}
+	int status = pclose(f);
+	t->ok = status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0 && t->psize &&
+		in_table;
+	return t->ok;
+}
+
+struct agg_size {
+	uint64_t n, bytes, uas, raws;
+};
+
+static int measure_agg(const sp_agg *a, void *ud)
+{
+	struct agg_size *s = ud;
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	sp_agg_encode(a, &sb);
+	s->n++;
+	s->bytes += sb.size;
+	s->uas += a->n_uas;
+	s->raws += a->n_raws;
+	msgpack_sbuffer_destroy(&sb);
+	return 0;
+}
+
+static void sizes(sp_store *ro, const char *path, const struct bench_opts *o)
+{
+	struct sp_store_stats ss;
+	int rc = sp_store_stats(ro, &ss);
+	if (rc)
+		die("sp_store_stats: %s", sp_strerror(rc));
+	uint64_t aggs = ss.ips + ss.numbers;
+	printf("store: %" PRIu64 " events, %" PRIu64 " IP aggregates, %" PRIu64
+	       " number aggregates\n", ss.events, ss.ips, ss.numbers);
+	if (ss.events != o->events)
+		printf("store: WARNING expected %" PRIu64 " events\n", o->events);
+	printf("store: file size on disk %.1f MiB\n", (double)ss.file_bytes / 1048576.0);
+	printf("store: used (last page) %.1f MiB\n", (double)ss.used_bytes / 1048576.0);
+	if (ss.events)
+		printf("store: total used bytes per event %.0f bytes\n",
+		       (double)ss.used_bytes / (double)ss.events);
+
+	struct agg_size as = { 0 };
+	sp_store_foreach(ro, SP_KIND_IP, measure_agg, &as, NULL);
+	sp_store_foreach(ro, SP_KIND_NUMBER, measure_agg, &as, NULL);
+	if (as.n)
+		printf("store: encoded aggregate record, mean %.0f bytes (%.1f user agents, %.1f "
+		       "raw forms)\n", (double)as.bytes / (double)as.n, (double)as.uas / (double)as.n,
+		       (double)as.raws / (double)as.n);
+
+	static const char *const tables[] = { "events", "ip", "number" };
+	struct tbl_stat t[3];
+	bool ok = true;
+	for (int i = 0; i < 3 && ok; i++)
+		ok = mdb_stat_table(path, tables[i], &t[i]);
+	if (!ok) {
+		printf("store: mdb_stat not available (or failed): no per-table figures; "
+		       "bytes per aggregate not measured\n");
+		return;
+	}
+	uint64_t agg_pages = 0;
+	for (int i = 0; i < 3; i++) {
+		uint64_t pages = t[i].branch + t[i].leaf + t[i].overflow;
+		printf("store: table %s: %" PRIu64 " entries, depth %" PRIu64 ", %" PRIu64
+		       " branch + %" PRIu64 " leaf + %" PRIu64 " overflow pages of %" PRIu64
+		       " bytes = %.1f MiB\n", tables[i], t[i].entries, t[i].depth, t[i].branch,
+		       t[i].leaf, t[i].overflow, t[i].psize,
+		       (double)(pages * t[i].psize) / 1048576.0);
+		if (i)
+			agg_pages += pages;
+		if (t[i].entries && t[i].leaf)
+			printf("store: table %s: %.2f entries per leaf page\n", tables[i],
+			       (double)t[i].entries / (double)t[i].leaf);
+	}
+	uint64_t ev_pages = t[0].branch + t[0].leaf + t[0].overflow;
+	if (t[0].entries)
+		printf("store: bytes per event (events table) %.0f bytes\n",
+		       (double)(ev_pages * t[0].psize) / (double)t[0].entries);
+	if (aggs)
+		printf("store: bytes per aggregate (ip + number tables) %.0f bytes\n",
+		       (double)(agg_pages * t[1].psize) / (double)aggs);
+	uint64_t tables_bytes = (ev_pages + agg_pages) * t[0].psize;
+	if (ss.used_bytes > tables_bytes)
+		printf("store: other pages (meta, main, free list, 2 meta pages) %.1f MiB\n",
+		       (double)(ss.used_bytes - tables_bytes) / 1048576.0);
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: bench_store [--events N] [--ips N] [--numbers N] [--sync full|nometa|none]\n"
+		"                   [--cli PATH] [--keep] [--lookups N] [--spawns N] [--seed N]\n"
+		"                   [--tmpdir DIR] [--batch N] [--queue N]\n"
+		"defaults: %d events, %d IPs, %d numbers, sync full, %d lookups, %d CLI runs\n"
+		"per kind, tmpdir /tmp, batch 4096, queue 65536. Without --cli the whole-process\n"
+		"lookup step is skipped.\n",
+		DEFAULT_EVENTS, DEFAULT_IPS, DEFAULT_NUMBERS, DEFAULT_LOOKUPS, DEFAULT_SPAWNS);
+}
+
+static uint64_t parse_u64(const char *flag, const char *s, uint64_t min, uint64_t max)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 0);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
+		die("%s: '%s' is not a number in %" PRIu64 "..%" PRIu64, flag, s, min, max);
+	return v;
+}
+
+static void parse_args(int argc, char **argv, struct bench_opts *o)
+{
+	*o = (struct bench_opts){
+		.events = DEFAULT_EVENTS, .ips = DEFAULT_IPS, .numbers = DEFAULT_NUMBERS,
+		.sync = SP_SYNC_FULL, .tmpdir = "/tmp", .lookups = DEFAULT_LOOKUPS,
+		.spawns = DEFAULT_SPAWNS, .seed = DEFAULT_SEED, .batch = 4096, .queue = 65536,
+	};
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage(stdout);
+			exit(0);
+		}
+		if (strcmp(a, "--keep") == 0) {
+			o->keep = true;
+			continue;
+		}
+		if (i + 1 >= argc) {
+			usage(stderr);
+			die("%s: needs an argument, or is unknown", a);
+		}
+		const char *v = argv[++i];
+		if (strcmp(a, "--events") == 0)
+			o->events = parse_u64(a, v, 1, UINT64_C(1) << 32);
+		else if (strcmp(a, "--ips") == 0)
+			o->ips = (uint32_t)parse_u64(a, v, 1, UINT32_C(1) << 24);
+		else if (strcmp(a, "--numbers") == 0)
+			o->numbers = (uint32_t)parse_u64(a, v, 1, UINT32_MAX);
+		else if (strcmp(a, "--lookups") == 0)
+			o->lookups = parse_u64(a, v, 2, UINT64_C(1) << 28);
+		else if (strcmp(a, "--spawns") == 0)
+			o->spawns = (unsigned)parse_u64(a, v, 1, 1000000);
+		else if (strcmp(a, "--seed") == 0)
+			o->seed = parse_u64(a, v, 0, UINT64_MAX);
+		else if (strcmp(a, "--batch") == 0)
+			o->batch = (size_t)parse_u64(a, v, 1, 65536);
+		else if (strcmp(a, "--queue") == 0)
+			o->queue = (size_t)parse_u64(a, v, 2 * BACKOFF_MARGIN, UINT64_C(1) << 24);
+		else if (strcmp(a, "--cli") == 0)
+			o->cli = v;
+		else if (strcmp(a, "--tmpdir") == 0)
+			o->tmpdir = v;
+		else if (strcmp(a, "--sync") == 0) {
+			if (strcmp(v, "full") == 0)
+				o->sync = SP_SYNC_FULL;
+			else if (strcmp(v, "nometa") == 0)
+				o->sync = SP_SYNC_NOMETA;
+			else if (strcmp(v, "none") == 0)
+				o->sync = SP_SYNC_NONE;
+			else
+				die("--sync: '%s' is not full, nometa or none", v);
+		} else {
+			usage(stderr);
+			die("unknown option %s", a);
+		}
+	}
+	if (o->cli && access(o->cli, X_OK) != 0)
+		die("--cli %s: %s", o->cli, strerror(errno));
+}
+
+int main(int argc, char **argv)
+{
+	struct bench_opts o;
+	struct workload w;
+	char dir[PATH_MAX], path[PATH_MAX], cpu[256];
+	int rc;
+
+	parse_args(argc, argv, &o);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (snprintf(dir, sizeof(dir), "%s/bench_store.XXXXXX", o.tmpdir) >= (int)sizeof(dir))
+		die("--tmpdir too long");
+	if (!mkdtemp(dir))
+		die("mkdtemp %s: %s", dir, strerror(errno));
+	if (snprintf(path, sizeof(path), "%s/%s", dir, SP_STORE_FILE) >= (int)sizeof(path))
+		die("--tmpdir too long");
+
+	/* 1. the machine */
+	cpu_model(cpu, sizeof(cpu));
+	printf("machine: %ld CPUs (nproc), %s, sync %s, store on %s\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), cpu, sync_name(o.sync), fs_name(dir));
+	printf("config: %" PRIu64 " events, %" PRIu32 " IPs (1 in 10 IPv6), %" PRIu32
+	       " numbers, seed %#" PRIx64 ", batch %zu, queue %zu, map 8 GiB\n", o.events, o.ips,
+	       o.numbers, o.seed, o.batch, o.queue);
+	printf("config: store %s%s\n", path, o.keep ? " (kept)" : " (removed at the end)");
+
+	workload_init(&w, &o);
+	price_generator(&w);
+	print_rss("setup");
+
+	/* 2. ingest */
+	ingest(&o, &w, path);
+	print_rss("ingest");
+
+	/* 3.-6. read side, one read-only handle */
+	sp_store *ro;
+	struct sp_store_options so = { .path = path, .readonly = true, .retention_ns = RETENTION_NS };
+	if ((rc = sp_store_open(&ro, &so)))
+		die("cannot open %s read-only: %s", path, sp_strerror(rc));
+	lookups(&o, &w, ro);
+	print_rss("lookups");
+
+	if (o.cli) {
+		cli_lookups(&o, &w, path);
+		print_rss("cli lookups");
+	} else {
+		printf("cli: skipped (no --cli PATH)\n");
+	}
+
+	exports(ro);
+	print_rss("exports");
+
+	sizes(ro, path, &o);
+	print_rss("size");
+
+	sp_store_close(ro);
+	workload_free(&w);
+	if (o.keep)
+		printf("kept: %s\n", path);
+	else
+		remove_dir(dir);
+	return 0;
+}
