@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
 #include "sp_error.h"
 
+#include <errno.h>
 #include <lmdb.h>
 #include <string.h>
 
@@ -31,4 +32,11 @@ const char *sp_strerror(int err)
 	if (err < 0 && err > -4096)
 		return strerror(-err);
 	return "unknown error";
+}
+
+const char *sp_strerror_write(int err)
+{
+	if (err == -EIO || err == -ENOSPC || err == -EDQUOT)
+		return "write failed: disk full or I/O error (free space, then retry)";
+	return sp_strerror(err);
 }

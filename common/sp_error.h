@@ -30,5 +30,8 @@ enum sp_error {
 /* Explain any code this project returns: ours, LMDB's or -errno. The
  * returned string is static. */
 const char *sp_strerror(int err);
+/* The same, for a failed write to the store: LMDB reports a short write
+ * (a full disk, mostly) as EIO, so say so. */
+const char *sp_strerror_write(int err);
 
 #endif

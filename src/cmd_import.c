@@ -112,7 +112,7 @@ bad:
 
 store_error:
 	fprintf(stderr, "sentrypeer import: store error at %s:%llu: %s (nothing after the last "
-			"commit was imported)\n", pos[0], lineno, sp_strerror(rc));
+			"commit was imported)\n", pos[0], lineno, sp_strerror_write(rc));
 out:
 	if (tx)
 		sp_wtxn_abort(tx);

@@ -70,7 +70,7 @@ static void report_error(sp_writer *w, int rc, size_t lost)
 	/* at most one line a minute: a full disk must not also fill the log */
 	if (now - w->last_error_log_ns > 60 * SP_NS_PER_SEC || !w->last_error_log_ns) {
 		log_error("store write failed, %zu events dropped (%llu so far): %s", lost,
-			  (unsigned long long)(w->stats.dropped_store + lost), sp_strerror(rc));
+			  (unsigned long long)(w->stats.dropped_store + lost), sp_strerror_write(rc));
 		w->last_error_log_ns = now;
 	}
 }
