@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
 #include "settings.h"
 #include "sp_error.h"
+#include "sp_key.h"
 #include "sp_time.h"
 #include "store.h"
 
@@ -15,7 +16,7 @@
 
 #define DEFAULT_CONFIG "/etc/sentrypeer/sentrypeer.conf"
 
-enum type { T_BOOL, T_UINT, T_SIZE, T_DURATION, T_STRING, T_PATH, T_ENUM, T_LIST };
+enum type { T_BOOL, T_UINT, T_SIZE, T_DURATION, T_STRING, T_PATH, T_ENUM, T_LIST, T_ADDRS, T_PORT };
 
 enum origin { FROM_DEFAULT, FROM_FILE, FROM_ENV, FROM_ARGS };
 
@@ -87,6 +88,18 @@ static const struct setting settings[] = {
 	  "share observations over the DHT and receive peers' (--no-share: neither)" },
 	{ "bootstrap", NULL, 'b', T_LIST, "SENTRYPEER_BOOTSTRAP_NODE", NULL, 0, 0, NULL,
 	  SP_SCOPE_RUN, OFF(bootstrap), "DHT bootstrap node host[:port]; repeatable" },
+	{ "dht-port", NULL, 0, T_PORT, "SENTRYPEER_DHT_PORT", "4222", 0, 65535, NULL, SP_SCOPE_RUN,
+	  OFF(dht_port), "UDP port of the DHT node (0: any free port)" },
+	{ "sip-address", NULL, 0, T_ADDRS, "SENTRYPEER_SIP_ADDRESS", "0.0.0.0,::", 0, 0, NULL,
+	  SP_SCOPE_RUN, OFF(sip_addresses), "addresses the SIP listeners bind; repeatable" },
+	{ "sip-port", NULL, 0, T_PORT, "SENTRYPEER_SIP_PORT", "5060", 0, 65535, NULL, SP_SCOPE_RUN,
+	  OFF(sip_port), "SIP port for UDP and TCP (0: any free port)" },
+	{ "sip-tls-port", NULL, 0, T_PORT, "SENTRYPEER_SIP_TLS_PORT", "5061", 0, 65535, NULL,
+	  SP_SCOPE_RUN, OFF(sip_tls_port), "SIP port for TLS (0: any free port)" },
+	{ "api-address", NULL, 0, T_ADDRS, "SENTRYPEER_API_ADDRESS", "127.0.0.1", 0, 0, NULL,
+	  SP_SCOPE_RUN, OFF(api_addresses), "addresses the HTTP API binds; repeatable" },
+	{ "api-port", NULL, 0, T_PORT, "SENTRYPEER_API_PORT", "8082", 0, 65535, NULL, SP_SCOPE_RUN,
+	  OFF(api_port), "HTTP API port (0: any free port)" },
 };
 #define N_SETTINGS (sizeof(settings) / sizeof(settings[0]))
 
@@ -100,6 +113,8 @@ static const char *type_hint(const struct setting *s)
 	case T_PATH: return "PATH";
 	case T_ENUM: return s->choices;
 	case T_LIST: return "HOST[:PORT]";
+	case T_ADDRS: return "ADDRESS";
+	case T_PORT: return "PORT";
 	case T_STRING: return "TEXT";
 	}
 	return "VALUE";
@@ -122,25 +137,25 @@ static int parse_bool(const char *v, bool *out)
 	return SP_EPARSE;
 }
 
-static void list_clear(char ***list, size_t *n)
+static void list_clear(struct sp_strlist *l)
 {
-	for (size_t i = 0; i < *n; i++)
-		free((*list)[i]);
-	free(*list);
-	*list = NULL;
-	*n = 0;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
 }
 
-static int list_add(char ***list, size_t *n, const char *v, size_t len)
+static int list_add(struct sp_strlist *l, const char *v, size_t len)
 {
-	char **nl = realloc(*list, (*n + 1) * sizeof(*nl));
+	char **nl = realloc(l->v, (l->n + 1) * sizeof(*nl));
 	if (!nl)
 		return -ENOMEM;
-	*list = nl;
-	nl[*n] = strndup(v, len);
-	if (!nl[*n])
+	l->v = nl;
+	nl[l->n] = strndup(v, len);
+	if (!nl[l->n])
 		return -ENOMEM;
-	(*n)++;
+	l->n++;
 	return 0;
 }
 
@@ -152,6 +167,7 @@ static int setting_apply(struct sp_config *cfg, const struct setting *s, const c
 	uint64_t u;
 	int rc = 0;
 	const char *what = NULL;
+	char range[96];
 
 	switch (s->type) {
 	case T_BOOL:
@@ -162,8 +178,11 @@ static int setting_apply(struct sp_config *cfg, const struct setting *s, const c
 		char *end;
 		errno = 0;
 		unsigned long long x = strtoull(v, &end, 10);
-		if (!isdigit((unsigned char)*v) || *end || errno || x < s->min || x > s->max)
-			what = "a whole number in range";
+		if (!isdigit((unsigned char)*v) || *end || errno || x < s->min || x > s->max) {
+			snprintf(range, sizeof(range), "a whole number from %llu to %llu",
+				 (unsigned long long)s->min, (unsigned long long)s->max);
+			what = range;
+		}
 		else
 			*(uint64_t *)p = x;
 		break;
@@ -211,19 +230,41 @@ static int setting_apply(struct sp_config *cfg, const struct setting *s, const c
 			rc = -ENOMEM;
 		break;
 	}
-	case T_LIST: {
-		char ***list = p;
-		size_t *n = (size_t *)((char *)cfg + offsetof(struct sp_config, n_bootstrap));
+	case T_LIST:
+	case T_ADDRS: {
+		struct sp_strlist *list = p;
 		size_t idx = (size_t)(s - settings);
+		char addr[SP_KEY_MAX];
 		if (origins[idx] != from)
-			list_clear(list, n); /* a higher source replaces, the same one adds */
-		for (const char *t = v; *t;) {
+			list_clear(list); /* a higher source replaces, the same one adds */
+		for (const char *t = v; *t && !what;) {
 			size_t l = strcspn(t, ", ");
-			if (l && (rc = list_add(list, n, t, l)))
+			char item[256];
+			if (l >= sizeof(item)) {
+				what = s->type == T_ADDRS ? "IP addresses" : "host[:port] entries";
+				break;
+			}
+			memcpy(item, t, l);
+			item[l] = '\0';
+			if (l && s->type == T_ADDRS && sp_ip_normalize(item, addr, NULL) != 0)
+				what = "IP addresses such as 0.0.0.0, :: or 127.0.0.1";
+			else if (l && (rc = list_add(list, item, l)))
 				break;
 			t += l;
 			t += strspn(t, ", ");
 		}
+		if (!what && list->n == 0)
+			what = "at least one entry";
+		break;
+	}
+	case T_PORT: {
+		char *end;
+		errno = 0;
+		unsigned long x = strtoul(v, &end, 10);
+		if (!isdigit((unsigned char)*v) || *end || errno || x > s->max)
+			what = "a port number from 0 to 65535";
+		else
+			*(uint64_t *)p = x;
 		break;
 	}
 	}
@@ -548,9 +589,10 @@ void sp_config_free(struct sp_config *cfg)
 		if (settings[i].type == T_STRING || settings[i].type == T_PATH) {
 			free(*(char **)p);
 			*(char **)p = NULL;
+		} else if (settings[i].type == T_LIST || settings[i].type == T_ADDRS) {
+			list_clear(p);
 		}
 	}
-	list_clear(&cfg->bootstrap, &cfg->n_bootstrap);
 }
 
 const char *sp_config_db_path(const struct sp_config *cfg, char *buf, size_t len)
@@ -601,7 +643,7 @@ void sp_settings_print_example(FILE *out)
 		fprintf(out, "--%s; environment: %s", s->name, s->env);
 		if (s->type == T_ENUM)
 			fprintf(out, "; one of %s", s->choices);
-		if (s->type == T_LIST)
+		if (s->type == T_LIST || s->type == T_ADDRS)
 			fprintf(out, "; comma-separated");
 		if (s->scope == SP_SCOPE_RUN)
 			fprintf(out, "; used by 'sentrypeer run'");

@@ -25,6 +25,12 @@ enum sp_scope {
 	SP_SCOPE_RUN = 2, /* the node only */
 };
 
+/* A list setting (repeatable flag, comma-separated elsewhere). */
+struct sp_strlist {
+	char **v;
+	size_t n;
+};
+
 struct sp_config {
 	char *config_file;
 	char *data_dir;
@@ -38,8 +44,10 @@ struct sp_config {
 	bool json_log, syslog, sip_responsive, sip_disable, api, peer_to_peer;
 	char *json_log_file;
 	char *webhook_url;
-	char **bootstrap;
-	size_t n_bootstrap;
+	struct sp_strlist bootstrap;
+	/* where to listen (used by the listeners as they land) */
+	struct sp_strlist sip_addresses, api_addresses;
+	uint64_t sip_port, sip_tls_port, api_port, dht_port;
 };
 
 /* A subcommand's own options (not settings: they belong to one call). */

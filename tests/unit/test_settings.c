@@ -71,6 +71,12 @@ static void test_defaults(void **state)
 	assert_true(c.peer_to_peer); /* sharing is on by default */
 	assert_false(c.api);
 	assert_int_equal(c.sync, SP_SYNC_FULL);
+	assert_true(c.sip_port == 5060 && c.sip_tls_port == 5061 && c.api_port == 8082 &&
+		    c.dht_port == 4222);
+	assert_int_equal(c.sip_addresses.n, 2);
+	assert_string_equal(c.sip_addresses.v[1], "::");
+	assert_int_equal(c.api_addresses.n, 1);
+	assert_string_equal(c.api_addresses.v[0], "127.0.0.1");
 	assert_string_equal(sp_config_db_path(&c, path, sizeof(path)), "/tmp/x/sentrypeer.mdb");
 	sp_config_free(&c);
 }
@@ -103,9 +109,17 @@ static void test_flags(void **state)
 	assert_false(c.peer_to_peer);
 	assert_string_equal(c.db_file, "/tmp/db");
 	assert_true(c.retention_ns == 12 * 3600 * SP_NS_PER_SEC);
-	assert_int_equal(c.n_bootstrap, 2);
-	assert_string_equal(c.bootstrap[1], "127.0.0.2");
+	assert_int_equal(c.bootstrap.n, 2);
+	assert_string_equal(c.bootstrap.v[1], "127.0.0.2");
 	assert_int_equal(c.sync, SP_SYNC_NONE);
+	sp_config_free(&c);
+
+	char *argv3[] = { "run", "--sip-port", "15060", "--sip-address", "127.0.0.1",
+			  "--sip-address", "::1", "--api-port=0", NULL };
+	assert_int_equal(load(&c, SP_SCOPE_RUN | SP_SCOPE_ANY, argv3), 0);
+	assert_true(c.sip_port == 15060 && c.api_port == 0);
+	assert_int_equal(c.sip_addresses.n, 2); /* the flags replace the default */
+	assert_string_equal(c.sip_addresses.v[0], "127.0.0.1");
 	sp_config_free(&c);
 
 	char *argv2[] = { "run", "-p", "--peer-to-peer=off", NULL };
@@ -123,7 +137,9 @@ static void test_bad_flags(void **state)
 		{ "run", "--map-size", "12Q", NULL },   { "run", "--sync", "sometimes", NULL },
 		{ "run", "--queue-size", "-5", NULL },  { "run", "--retention", NULL, NULL },
 		{ "run", "--no-retention", NULL, NULL }, { "run", "--api=perhaps", NULL, NULL },
-		{ "run", "--data-dir=", NULL, NULL },
+		{ "run", "--data-dir=", NULL, NULL },   { "run", "--sip-port", "65536", NULL },
+		{ "run", "--api-port", "http", NULL },  { "run", "--sip-address", "eth0", NULL },
+		{ "run", "--api-address", "", NULL },   { "run", "--sip-address", "1.2.3.4,x", NULL },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_int_equal(load(&c, SP_SCOPE_RUN | SP_SCOPE_ANY, cases[i]), 2);
@@ -188,14 +204,14 @@ static void test_config_file_and_precedence(void **state)
 	assert_true(c.sip_responsive);
 	assert_false(c.api); /* environment beats file */
 	assert_string_equal(c.data_dir, "/tmp/from-file");
-	assert_int_equal(c.n_bootstrap, 2);
-	assert_string_equal(c.bootstrap[0], "127.0.0.1:1");
+	assert_int_equal(c.bootstrap.n, 2);
+	assert_string_equal(c.bootstrap.v[0], "127.0.0.1:1");
 	assert_string_equal(c.config_file, path);
 	sp_config_free(&c);
 	/* a flag list replaces the file's, it does not add to it */
 	char *argv2[] = { "run", "--config", path, "-b", "127.0.0.9", NULL };
 	assert_int_equal(load(&c, SP_SCOPE_RUN | SP_SCOPE_ANY, argv2), 0);
-	assert_int_equal(c.n_bootstrap, 1);
+	assert_int_equal(c.bootstrap.n, 1);
 	sp_config_free(&c);
 	unlink(path);
 
