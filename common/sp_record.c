@@ -4,6 +4,8 @@
 #include "sp_msgpack.h"
 #include "sp_time.h"
 
+#include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,18 +400,39 @@ static int get_str(const msgpack_object *o, char *field, size_t size)
 	return 0;
 }
 
-/* Unpack one checked map; returns its kv pairs and the version. */
-static int open_map(const void *buf, size_t len, msgpack_unpacked *up, const msgpack_object_kv **kv,
+/* One zone per thread, cleared after each decode: no allocation per record. */
+static pthread_key_t zone_key;
+static pthread_once_t zone_once = PTHREAD_ONCE_INIT;
+
+static void zone_free(void *z) { msgpack_zone_free(z); }
+static void zone_key_init(void) { pthread_key_create(&zone_key, zone_free); }
+
+static msgpack_zone *thread_zone(void)
+{
+	pthread_once(&zone_once, zone_key_init);
+	msgpack_zone *z = pthread_getspecific(zone_key);
+	if (!z && (z = msgpack_zone_new(8192)))
+		pthread_setspecific(zone_key, z);
+	return z;
+}
+
+/* Unpack one checked map; returns its kv pairs and the version check.
+ * The objects live in *zone until the caller clears it. */
+static int open_map(const void *buf, size_t len, msgpack_zone **zone, const msgpack_object_kv **kv,
 		    uint32_t *n)
 {
 	size_t off = 0;
+	msgpack_object obj;
+	*zone = NULL;
 	if (sp_msgpack_check(buf, len, 4))
 		return SP_ECORRUPT;
-	if (msgpack_unpack_next(up, buf, len, &off) != MSGPACK_UNPACK_SUCCESS ||
-	    up->data.type != MSGPACK_OBJECT_MAP)
+	if (!(*zone = thread_zone()))
+		return -ENOMEM;
+	if (msgpack_unpack(buf, len, &off, *zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
+	    obj.type != MSGPACK_OBJECT_MAP)
 		return SP_ECORRUPT;
-	*kv = up->data.via.map.ptr;
-	*n = up->data.via.map.size;
+	*kv = obj.via.map.ptr;
+	*n = obj.via.map.size;
 	for (uint32_t i = 0; i < *n; i++) {
 		if ((*kv)[i].key.type == MSGPACK_OBJECT_POSITIVE_INTEGER && (*kv)[i].key.via.u64 == 0) {
 			uint64_t v;
@@ -421,18 +444,23 @@ static int open_map(const void *buf, size_t len, msgpack_unpacked *up, const msg
 	return SP_ECORRUPT; /* no version */
 }
 
+static void close_map(msgpack_zone *zone)
+{
+	if (zone)
+		msgpack_zone_clear(zone);
+}
+
 int sp_event_decode(const void *buf, size_t len, sp_event *e)
 {
-	msgpack_unpacked up;
-	const msgpack_object_kv *kv;
-	uint32_t n;
+	msgpack_zone *zone;
+	const msgpack_object_kv *kv = NULL;
+	uint32_t n = 0;
 	uint64_t v = 0;
 	int rc;
 
-	msgpack_unpacked_init(&up);
 	memset(e, 0, sizeof(*e));
 	e->raw = "";
-	rc = open_map(buf, len, &up, &kv, &n);
+	rc = open_map(buf, len, &zone, &kv, &n);
 	for (uint32_t i = 0; rc == 0 && i < n; i++) {
 		const msgpack_object *o = &kv[i].val;
 		if (kv[i].key.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -460,7 +488,7 @@ int sp_event_decode(const void *buf, size_t len, sp_event *e)
 			if (o->type != MSGPACK_OBJECT_BIN || o->via.bin.size > SP_RAW_MAX_LIMIT) {
 				rc = SP_ECORRUPT;
 			} else {
-				/* bin bodies are not copied by msgpack-c: they point into buf */
+				/* msgpack_unpack() points bin bodies into buf: no copy */
 				e->raw = o->via.bin.ptr;
 				e->raw_len = o->via.bin.size;
 			}
@@ -468,7 +496,7 @@ int sp_event_decode(const void *buf, size_t len, sp_event *e)
 		default: break;
 		}
 	}
-	msgpack_unpacked_destroy(&up);
+	close_map(zone);
 	return rc;
 }
 
@@ -536,19 +564,18 @@ static int get_reports(const msgpack_object *o, sp_agg *a)
 
 int sp_agg_decode(const void *buf, size_t len, sp_agg *a)
 {
-	msgpack_unpacked up;
-	const msgpack_object_kv *kv;
-	uint32_t n;
+	msgpack_zone *zone;
+	const msgpack_object_kv *kv = NULL;
+	uint32_t n = 0;
 	uint64_t v = 0;
 	int rc;
 
-	msgpack_unpacked_init(&up);
 	a->kind = 0;
 	a->key[0] = '\0';
 	a->methods = 0;
 	a->transports = 0;
 	a->n_uas = a->n_raws = a->n_reports = 0;
-	rc = open_map(buf, len, &up, &kv, &n);
+	rc = open_map(buf, len, &zone, &kv, &n);
 	for (uint32_t i = 0; rc == 0 && i < n; i++) {
 		const msgpack_object *o = &kv[i].val;
 		if (kv[i].key.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
@@ -569,6 +596,6 @@ int sp_agg_decode(const void *buf, size_t len, sp_agg *a)
 	}
 	if (rc == 0 && (a->kind != SP_KIND_IP && a->kind != SP_KIND_NUMBER))
 		rc = SP_ECORRUPT;
-	msgpack_unpacked_destroy(&up);
+	close_map(zone);
 	return rc;
 }

@@ -128,30 +128,63 @@ int sp_size_parse(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Days since 1970-01-01 to a civil date (proleptic Gregorian), after
+ * Howard Hinnant's days_from_civil inverse: no gmtime_r, no locale. */
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	unsigned doe = (unsigned)(z - era * 146097);
+	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	unsigned mp = (5 * doy + 2) / 153;
+	*d = doy - (153 * mp + 2) / 5 + 1;
+	*m = mp < 10 ? mp + 3 : mp - 9;
+	*y = (int)(yoe + (unsigned)era * 400 + (*m <= 2));
+}
+
+static void put_digits(char *p, unsigned v, int n)
+{
+	for (int i = n - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+}
+
+/* "YYYY-MM-DDTHH:MM:SS" (19 bytes, no NUL); years past 9999 are clamped. */
+static void format_seconds(uint64_t sec, char *p)
+{
+	int y;
+	unsigned m, d, s = (unsigned)(sec % 86400);
+	civil_from_days((int64_t)(sec / 86400), &y, &m, &d);
+	if (y > 9999)
+		y = 9999;
+	put_digits(p, (unsigned)y, 4);
+	p[4] = '-';
+	put_digits(p + 5, m, 2);
+	p[7] = '-';
+	put_digits(p + 8, d, 2);
+	p[10] = 'T';
+	put_digits(p + 11, s / 3600, 2);
+	p[13] = ':';
+	put_digits(p + 14, s / 60 % 60, 2);
+	p[16] = ':';
+	put_digits(p + 17, s % 60, 2);
+}
+
 char *sp_timestamp_format(uint64_t ns, char *buf)
 {
-	time_t sec = (time_t)(ns / SP_NS_PER_SEC);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	char tmp[96];
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%09uZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		 (unsigned)(ns % SP_NS_PER_SEC));
-	memcpy(buf, tmp, SP_TIMESTAMP_LEN - 1); /* years 1970..9999 fit exactly */
-	buf[strnlen(tmp, SP_TIMESTAMP_LEN - 1)] = '\0';
+	format_seconds(ns / SP_NS_PER_SEC, buf);
+	buf[19] = '.';
+	put_digits(buf + 20, (unsigned)(ns % SP_NS_PER_SEC), 9);
+	buf[29] = 'Z';
+	buf[30] = '\0';
 	return buf;
 }
 
 char *sp_timestamp_format_sec(uint64_t ns, char *buf)
 {
-	time_t sec = (time_t)(ns / SP_NS_PER_SEC);
-	struct tm tm;
-	gmtime_r(&sec, &tm);
-	char tmp[96];
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
-	memcpy(buf, tmp, SP_TIMESTAMP_LEN - 1); /* years 1970..9999 fit exactly */
-	buf[strnlen(tmp, SP_TIMESTAMP_LEN - 1)] = '\0';
+	format_seconds(ns / SP_NS_PER_SEC, buf);
+	buf[19] = 'Z';
+	buf[20] = '\0';
 	return buf;
 }
 

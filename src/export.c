@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
 #include "export.h"
+#include "json_stream.h"
 #include "render.h"
 #include "sp_error.h"
 #include "sp_time.h"
@@ -135,19 +136,14 @@ static int emit(const sp_agg *a, void *ud)
 		fputc('\n', c->out);
 		break;
 	case SP_FMT_JSON:
-	case SP_FMT_JSONL: {
-		json_t *j = sp_agg_to_json(a, o->source, o->now_ns, c->retention);
-		if (!j)
-			return -ENOMEM;
+	case SP_FMT_JSONL:
 		if (o->format == SP_FMT_JSON)
 			fputs(c->first ? "\n" : ",\n", c->out);
 		c->first = false;
-		json_dumpf(j, c->out, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		sp_agg_write_json(c->out, a, o->source, o->now_ns, c->retention);
 		if (o->format == SP_FMT_JSONL)
 			fputc('\n', c->out);
-		json_decref(j);
 		break;
-	}
 	case SP_FMT_CSV: {
 		char m[256], t[64];
 		fprintf(c->out, "%s,", sp_kind_name(a->kind));

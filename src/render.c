@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
 #include "render.h"
+#include "json_stream.h"
 #include "sp_error.h"
 #include "sp_time.h"
 
@@ -9,21 +10,9 @@
 
 static size_t utf8_valid_prefix(const unsigned char *s, size_t len)
 {
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-		if (n == 0 || c == 0 || i + n > len)
-			return i;
-		for (size_t k = 1; k < n; k++)
-			if ((s[i + k] & 0xc0) != 0x80)
-				return i;
-		if ((n == 2 && c < 0xc2) || (n == 3 && c == 0xe0 && s[i + 1] < 0xa0) ||
-		    (n == 3 && c == 0xed && s[i + 1] >= 0xa0) || (n == 4 && c == 0xf0 && s[i + 1] < 0x90) ||
-		    (n == 4 && (c > 0xf4 || (c == 0xf4 && s[i + 1] >= 0x90))))
-			return i;
+	size_t i = 0, n;
+	while (i < len && (n = sp_utf8_seq(s + i, len - i)))
 		i += n;
-	}
 	return i;
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
-#include "store.h"
+#include "store_internal.h"
 #include "sp_error.h"
 #include "sp_time.h"
 
@@ -13,53 +13,8 @@
 #include <unistd.h>
 
 #define STORE_MAGIC "sentrypeer-store"
-#define EVENT_KEY_LEN 24 /* ts (8, big-endian) + event id (16) */
-#define UAS_PER_DELTA 4
-#define RAWS_PER_DELTA 2
 
-/* A batch's pending change to one aggregate. */
-struct delta {
-	uint8_t kind;
-	char key[SP_KEY_MAX];
-	const char *reporter;
-	uint64_t first, last, count;
-	uint32_t methods;
-	uint8_t transports, n_uas, n_raws;
-	const char *uas[UAS_PER_DELTA];
-	const char *raws[RAWS_PER_DELTA];
-};
-
-struct sp_wtxn {
-	sp_store *st;
-	MDB_txn *txn;
-	msgpack_sbuffer sb;
-	sp_agg agg; /* scratch */
-	bool have_last_event;
-	uint8_t last_event[EVENT_KEY_LEN];
-};
-
-enum sweep_phase { SWEEP_EVENTS, SWEEP_IP, SWEEP_NUMBER, SWEEP_DONE };
-
-struct sp_store {
-	MDB_env *env;
-	MDB_dbi meta, events, ip, number;
-	bool readonly, set_retention;
-	char *path;
-	uint64_t retention_ns;
-	/* writer scratch, sized for batch_max events */
-	size_t batch_max;
-	struct delta *deltas;
-	uint32_t *slots;
-	size_t slot_mask;
-	struct sp_wtxn tx;
-	bool tx_busy;
-	/* sweep position */
-	enum sweep_phase sweep_phase;
-	char sweep_key[SP_KEY_MAX];
-	bool sweep_has_key;
-};
-
-static MDB_dbi agg_dbi(const sp_store *st, enum sp_kind kind)
+MDB_dbi store__agg_dbi(const sp_store *st, enum sp_kind kind)
 {
 	return kind == SP_KIND_IP ? st->ip : st->number;
 }
@@ -67,7 +22,7 @@ static MDB_dbi agg_dbi(const sp_store *st, enum sp_kind kind)
 const char *sp_store_path(const sp_store *st) { return st->path; }
 uint64_t sp_store_retention(const sp_store *st) { return st->retention_ns; }
 
-static uint64_t get_be64(const void *p)
+uint64_t store__get_be64(const void *p)
 {
 	const uint8_t *b = p;
 	uint64_t v = 0;
@@ -76,14 +31,14 @@ static uint64_t get_be64(const void *p)
 	return v;
 }
 
-static void put_be64(void *p, uint64_t v)
+void store__put_be64(void *p, uint64_t v)
 {
 	uint8_t *b = p;
 	for (int i = 7; i >= 0; i--, v >>= 8)
 		b[i] = (uint8_t)v;
 }
 
-static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
+int store__meta_get(MDB_txn *txn, MDB_dbi dbi, const char *name, void *buf, size_t len)
 {
 	MDB_val k = { strlen(name), (void *)name }, v;
 	int rc = mdb_get(txn, dbi, &k, &v);
@@ -91,16 +46,25 @@ static int meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *o
 		return SP_ENOTFOUND;
 	if (rc)
 		return rc;
-	if (v.mv_size != 8)
+	if (v.mv_size != len)
 		return SP_ECORRUPT;
-	*out = get_be64(v.mv_data);
+	memcpy(buf, v.mv_data, len);
 	return 0;
 }
 
-static int meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t value)
+int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out)
 {
 	uint8_t b[8];
-	put_be64(b, value);
+	int rc = store__meta_get(txn, dbi, name, b, sizeof(b));
+	if (rc == 0)
+		*out = store__get_be64(b);
+	return rc;
+}
+
+int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t value)
+{
+	uint8_t b[8];
+	store__put_be64(b, value);
 	MDB_val k = { strlen(name), (void *)name }, v = { 8, b };
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
@@ -135,8 +99,8 @@ static int store_check_or_init(sp_store *st, MDB_txn *txn)
 		v.mv_data = STORE_MAGIC;
 		v.mv_size = strlen(STORE_MAGIC);
 		if ((rc = mdb_put(txn, st->meta, &k, &v, 0)) ||
-		    (rc = meta_put_u64(txn, st->meta, "schema", SP_STORE_SCHEMA)) ||
-		    (rc = meta_put_u64(txn, st->meta, "created", sp_now_ns())))
+		    (rc = store__meta_put_u64(txn, st->meta, "schema", SP_STORE_SCHEMA)) ||
+		    (rc = store__meta_put_u64(txn, st->meta, "created", sp_now_ns())))
 			return rc;
 	} else if (rc == MDB_NOTFOUND) {
 		return SP_EFOREIGN;
@@ -147,7 +111,7 @@ static int store_check_or_init(sp_store *st, MDB_txn *txn)
 	}
 
 	uint64_t schema;
-	rc = meta_get_u64(txn, st->meta, "schema", &schema);
+	rc = store__meta_get_u64(txn, st->meta, "schema", &schema);
 	if (rc)
 		return rc == SP_ENOTFOUND ? SP_EFOREIGN : rc;
 	if (schema > SP_STORE_SCHEMA)
@@ -159,14 +123,14 @@ static int store_check_or_init(sp_store *st, MDB_txn *txn)
 		return rc == MDB_NOTFOUND ? SP_ECORRUPT : rc;
 
 	if (st->set_retention)
-		return meta_put_u64(txn, st->meta, "retention_ns", st->retention_ns);
+		return store__meta_put_u64(txn, st->meta, "retention_ns", st->retention_ns);
 	uint64_t ret;
-	if (meta_get_u64(txn, st->meta, "retention_ns", &ret) == 0 && ret)
+	if (store__meta_get_u64(txn, st->meta, "retention_ns", &ret) == 0 && ret)
 		st->retention_ns = ret;
 	return 0;
 }
 
-static int map_errno(int rc)
+int store__map_errno(int rc)
 {
 	if (rc == EACCES || rc == EPERM)
 		return SP_EACCESS;
@@ -213,7 +177,7 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 	*out = NULL;
 	if (stat(opt->path, &sb) != 0) {
 		if (errno != ENOENT)
-			return map_errno(errno);
+			return store__map_errno(errno);
 		if (opt->readonly)
 			return SP_ENOSTORE;
 	} else if (S_ISDIR(sb.st_mode)) {
@@ -244,6 +208,8 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 	if (rc)
 		goto fail;
 	rc = store_check_or_init(st, txn);
+	if (rc == 0 && !st->readonly)
+		rc = store__ingest_open(st, txn);
 	if (rc) {
 		mdb_txn_abort(txn);
 		goto fail;
@@ -255,7 +221,7 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 	return 0;
 fail:
 	sp_store_close(st);
-	return map_errno(rc);
+	return store__map_errno(rc);
 }
 
 void sp_store_close(sp_store *st)
@@ -264,8 +230,7 @@ void sp_store_close(sp_store *st)
 		return;
 	if (st->env)
 		mdb_env_close(st->env);
-	free(st->deltas);
-	free(st->slots);
+	store__ingest_close(st);
 	free(st->path);
 	free(st);
 }
@@ -288,7 +253,7 @@ int sp_store_get(sp_store *st, enum sp_kind kind, const char *key, sp_agg *out)
 	int rc = read_begin(st, &txn);
 	if (rc)
 		return rc;
-	rc = mdb_get(txn, agg_dbi(st, kind), &k, &v);
+	rc = mdb_get(txn, store__agg_dbi(st, kind), &k, &v);
 	if (rc == 0)
 		rc = sp_agg_decode(v.mv_data, v.mv_size, out);
 	else if (rc == MDB_NOTFOUND)
@@ -311,7 +276,7 @@ int sp_store_foreach(sp_store *st, enum sp_kind kind, sp_agg_fn fn, void *ud, ui
 		free(a);
 		return rc;
 	}
-	if ((rc = mdb_cursor_open(txn, agg_dbi(st, kind), &cur)))
+	if ((rc = mdb_cursor_open(txn, store__agg_dbi(st, kind), &cur)))
 		goto out;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !stop;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
@@ -345,7 +310,7 @@ int sp_store_foreach_event(sp_store *st, uint64_t since_ns, sp_event_fn fn, void
 
 	if (!e)
 		return -ENOMEM;
-	put_be64(start, since_ns);
+	store__put_be64(start, since_ns);
 	if ((rc = read_begin(st, &txn))) {
 		free(e);
 		return rc;
@@ -398,11 +363,11 @@ int sp_store_stats(sp_store *st, struct sp_store_stats *out)
 	if ((rc = mdb_cursor_open(txn, st->events, &cur)))
 		goto out;
 	if (mdb_cursor_get(cur, &k, &v, MDB_FIRST) == 0 && k.mv_size >= 8)
-		out->oldest_event_ns = get_be64(k.mv_data);
+		out->oldest_event_ns = store__get_be64(k.mv_data);
 	if (mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size >= 8)
-		out->newest_event_ns = get_be64(k.mv_data);
+		out->newest_event_ns = store__get_be64(k.mv_data);
 	mdb_cursor_close(cur);
-	meta_get_u64(txn, st->meta, "schema", &schema);
+	store__meta_get_u64(txn, st->meta, "schema", &schema);
 	out->schema = (uint32_t)schema;
 	mdb_env_info(st->env, &info);
 	mdb_env_stat(st->env, &ms);
@@ -426,7 +391,7 @@ int sp_store_counter_get(sp_store *st, const char *name, uint64_t *out)
 	if (rc)
 		return rc;
 	snprintf(k, sizeof(k), COUNTER_PREFIX "%s", name);
-	rc = meta_get_u64(txn, st->meta, k, out);
+	rc = store__meta_get_u64(txn, st->meta, k, out);
 	if (rc == SP_ENOTFOUND) {
 		*out = 0;
 		rc = 0;
@@ -454,7 +419,7 @@ int sp_store_counters(sp_store *st, sp_counter_fn fn, void *ud)
 				continue;
 			memcpy(name, (char *)k.mv_data + pl, k.mv_size - pl);
 			name[k.mv_size - pl] = '\0';
-			fn(name, get_be64(v.mv_data), ud);
+			fn(name, store__get_be64(v.mv_data), ud);
 		}
 		mdb_cursor_close(cur);
 		if (rc == MDB_NOTFOUND)
@@ -475,9 +440,9 @@ int sp_wtxn_begin(sp_store *st, sp_wtxn **out)
 	sp_wtxn *tx = &st->tx;
 	int rc = mdb_txn_begin(st->env, NULL, 0, &tx->txn);
 	if (rc)
-		return map_errno(rc);
+		return store__map_errno(rc);
 	tx->st = st;
-	tx->have_last_event = false;
+	tx->have_last_event = tx->must_fold = tx->folded = false;
 	msgpack_sbuffer_init(&tx->sb);
 	st->tx_busy = true;
 	*out = tx;
@@ -493,14 +458,20 @@ static void wtxn_release(sp_wtxn *tx)
 
 int sp_wtxn_commit(sp_wtxn *tx)
 {
-	int rc = mdb_txn_commit(tx->txn);
+	int rc = store__ingest_before_commit(tx);
+	if (rc)
+		mdb_txn_abort(tx->txn);
+	else
+		rc = store__map_errno(mdb_txn_commit(tx->txn));
+	store__ingest_after_commit(tx, rc);
 	wtxn_release(tx);
-	return map_errno(rc);
+	return rc;
 }
 
 void sp_wtxn_abort(sp_wtxn *tx)
 {
 	mdb_txn_abort(tx->txn);
+	store__ingest_after_commit(tx, SP_ESTOPPED);
 	wtxn_release(tx);
 }
 
@@ -509,10 +480,10 @@ int sp_wtxn_counter_add(sp_wtxn *tx, const char *name, uint64_t delta)
 	char k[128];
 	uint64_t v = 0;
 	snprintf(k, sizeof(k), COUNTER_PREFIX "%s", name);
-	int rc = meta_get_u64(tx->txn, tx->st->meta, k, &v);
+	int rc = store__meta_get_u64(tx->txn, tx->st->meta, k, &v);
 	if (rc && rc != SP_ENOTFOUND)
 		return rc;
-	return meta_put_u64(tx->txn, tx->st->meta, k, v + delta);
+	return store__meta_put_u64(tx->txn, tx->st->meta, k, v + delta);
 }
 
 static int put_agg(sp_wtxn *tx, const sp_agg *a)
@@ -522,14 +493,14 @@ static int put_agg(sp_wtxn *tx, const sp_agg *a)
 	sp_agg_encode(a, &tx->sb);
 	v.mv_size = tx->sb.size;
 	v.mv_data = tx->sb.data;
-	return mdb_put(tx->txn, agg_dbi(tx->st, a->kind), &k, &v, 0);
+	return mdb_put(tx->txn, store__agg_dbi(tx->st, a->kind), &k, &v, 0);
 }
 
 /* Current aggregate for kind/key into tx->agg, or a fresh one. */
 static int load_agg(sp_wtxn *tx, uint8_t kind, const char *key)
 {
 	MDB_val k = { strlen(key), (void *)key }, v;
-	int rc = mdb_get(tx->txn, agg_dbi(tx->st, kind), &k, &v);
+	int rc = mdb_get(tx->txn, store__agg_dbi(tx->st, kind), &k, &v);
 	if (rc == MDB_NOTFOUND || (rc == 0 && sp_agg_decode(v.mv_data, v.mv_size, &tx->agg) != 0)) {
 		/* a record that no longer decodes is replaced, not kept half-read */
 		sp_agg_init(&tx->agg, kind, key);
@@ -547,164 +518,6 @@ int sp_wtxn_merge(sp_wtxn *tx, const sp_agg *a)
 	return put_agg(tx, &tx->agg);
 }
 
-static int put_event(sp_wtxn *tx, const sp_event *e)
-{
-	uint8_t key[EVENT_KEY_LEN];
-	MDB_val k = { sizeof(key), key }, v;
-	unsigned flags = 0;
-	int rc;
-
-	put_be64(key, e->ts_ns);
-	memcpy(key + 8, e->id, 16);
-	if (!tx->have_last_event) {
-		MDB_cursor *cur;
-		MDB_val lk, lv;
-		if ((rc = mdb_cursor_open(tx->txn, tx->st->events, &cur)))
-			return rc;
-		rc = mdb_cursor_get(cur, &lk, &lv, MDB_LAST);
-		mdb_cursor_close(cur);
-		memset(tx->last_event, 0, sizeof(tx->last_event));
-		if (rc == 0 && lk.mv_size == EVENT_KEY_LEN)
-			memcpy(tx->last_event, lk.mv_data, EVENT_KEY_LEN);
-		else if (rc != 0 && rc != MDB_NOTFOUND)
-			return rc;
-		tx->have_last_event = true;
-	}
-	if (memcmp(key, tx->last_event, sizeof(key)) > 0) {
-		flags = MDB_APPEND; /* the common case: time moves forward */
-		memcpy(tx->last_event, key, sizeof(key));
-	}
-	tx->sb.size = 0;
-	sp_event_encode(e, &tx->sb);
-	v.mv_size = tx->sb.size;
-	v.mv_data = tx->sb.data;
-	return mdb_put(tx->txn, tx->st->events, &k, &v, flags);
-}
-
-static uint32_t delta_hash(uint8_t kind, const char *key, const char *reporter)
-{
-	uint32_t h = 2166136261u ^ kind;
-	for (const char *p = key; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	h = (h ^ 0xff) * 16777619u;
-	for (const char *p = reporter; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h;
-}
-
-static int scratch_alloc(sp_store *st)
-{
-	if (st->deltas)
-		return 0;
-	size_t max = st->batch_max * 3, slots = 1;
-	while (slots < max * 2)
-		slots <<= 1;
-	st->deltas = malloc(max * sizeof(*st->deltas));
-	st->slots = malloc(slots * sizeof(*st->slots));
-	if (!st->deltas || !st->slots)
-		return -ENOMEM;
-	st->slot_mask = slots - 1;
-	return 0;
-}
-
-static void add_ptr(const char **set, uint8_t *n, unsigned max, const char *s)
-{
-	if (!*s)
-		return;
-	for (unsigned i = 0; i < *n; i++)
-		if (strcmp(set[i], s) == 0)
-			return;
-	if (*n < max)
-		set[(*n)++] = s;
-}
-
-static void delta_add(sp_store *st, size_t *nd, uint8_t kind, const char *key, const char *raw,
-		      const sp_event *e)
-{
-	uint32_t i = delta_hash(kind, key, e->origin) & (uint32_t)st->slot_mask;
-	struct delta *d;
-	for (;; i = (i + 1) & (uint32_t)st->slot_mask) {
-		uint32_t s = st->slots[i];
-		if (s == UINT32_MAX) {
-			d = &st->deltas[*nd];
-			st->slots[i] = (uint32_t)(*nd)++;
-			memset(d, 0, sizeof(*d));
-			d->kind = kind;
-			strcpy(d->key, key);
-			d->reporter = e->origin;
-			d->first = e->ts_ns;
-			break;
-		}
-		d = &st->deltas[s];
-		if (d->kind == kind && strcmp(d->key, key) == 0 && strcmp(d->reporter, e->origin) == 0)
-			break;
-	}
-	if (e->ts_ns < d->first)
-		d->first = e->ts_ns;
-	if (e->ts_ns > d->last)
-		d->last = e->ts_ns;
-	d->count++;
-	d->methods |= e->method[0] ? sp_method_bit(e->method) : 0;
-	d->transports |= e->transport;
-	add_ptr(d->uas, &d->n_uas, UAS_PER_DELTA, e->user_agent);
-	if (raw)
-		add_ptr(d->raws, &d->n_raws, RAWS_PER_DELTA, raw);
-}
-
-static int delta_apply(sp_wtxn *tx, const struct delta *d)
-{
-	int rc = load_agg(tx, d->kind, d->key);
-	if (rc)
-		return rc;
-	sp_agg *a = &tx->agg;
-	sp_report *r = sp_agg_report(a, d->reporter, true);
-	if (!r)
-		return 0; /* already as many peers as we keep for one key */
-	if (!r->first_ns || d->first < r->first_ns)
-		r->first_ns = d->first;
-	if (d->last > r->last_ns)
-		r->last_ns = d->last;
-	r->count += d->count;
-	a->methods |= d->methods;
-	a->transports |= d->transports;
-	for (unsigned i = 0; i < d->n_uas; i++)
-		sp_agg_add_ua(a, d->uas[i]);
-	for (unsigned i = 0; i < d->n_raws; i++)
-		sp_agg_add_raw(a, d->raws[i]);
-	return put_agg(tx, a);
-}
-
-int sp_wtxn_add_events(sp_wtxn *tx, sp_event *const *events, size_t n)
-{
-	sp_store *st = tx->st;
-	size_t nd = 0;
-	char key[SP_KEY_MAX], rkey[SP_KEY_MAX];
-	int rc;
-
-	if (n > st->batch_max)
-		return SP_ETOOBIG;
-	if ((rc = scratch_alloc(st)))
-		return rc;
-	memset(st->slots, 0xff, (st->slot_mask + 1) * sizeof(*st->slots));
-
-	for (size_t i = 0; i < n; i++) {
-		const sp_event *e = events[i];
-		if ((rc = put_event(tx, e)))
-			return rc;
-		if (sp_ip_normalize(e->src_ip, key, NULL) == 0)
-			delta_add(st, &nd, SP_KIND_IP, key, NULL, e);
-		bool have_to = sp_number_normalize(e->to_user, key) == 0;
-		if (have_to)
-			delta_add(st, &nd, SP_KIND_NUMBER, key, e->to_user, e);
-		if (sp_number_normalize(e->ruri_user, rkey) == 0 && (!have_to || strcmp(rkey, key) != 0))
-			delta_add(st, &nd, SP_KIND_NUMBER, rkey, e->ruri_user, e);
-	}
-	for (size_t i = 0; i < nd; i++)
-		if ((rc = delta_apply(tx, &st->deltas[i])))
-			return rc;
-	return 0;
-}
-
 /* ---- retention ----------------------------------------------------- */
 
 static int sweep_events(sp_store *st, MDB_txn *txn, uint64_t cutoff, size_t budget,
@@ -718,7 +531,7 @@ static int sweep_events(sp_store *st, MDB_txn *txn, uint64_t cutoff, size_t budg
 	*done = true;
 	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (k.mv_size >= 8 && get_be64(k.mv_data) >= cutoff)
+		if (k.mv_size >= 8 && store__get_be64(k.mv_data) >= cutoff)
 			break;
 		if (budget-- == 0) {
 			*done = false;
@@ -797,7 +610,7 @@ int sp_store_sweep_step(sp_store *st, uint64_t now_ns, size_t budget, struct sp_
 	if (st->sweep_phase == SWEEP_DONE)
 		st->sweep_phase = SWEEP_EVENTS;
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)))
-		return map_errno(rc);
+		return store__map_errno(rc);
 	uint64_t cutoff = now_ns > st->retention_ns ? now_ns - st->retention_ns : 0;
 	switch (st->sweep_phase) {
 	case SWEEP_EVENTS: rc = sweep_events(st, txn, cutoff, budget, acc, &done); break;
@@ -808,10 +621,10 @@ int sp_store_sweep_step(sp_store *st, uint64_t now_ns, size_t budget, struct sp_
 	if (rc) {
 		mdb_txn_abort(txn);
 		st->sweep_has_key = false;
-		return map_errno(rc);
+		return store__map_errno(rc);
 	}
 	if ((rc = mdb_txn_commit(txn)))
-		return map_errno(rc);
+		return store__map_errno(rc);
 	if (done)
 		st->sweep_phase++;
 	return st->sweep_phase == SWEEP_DONE ? 0 : 1;

@@ -84,10 +84,18 @@ int sp_store_counters(sp_store *st, sp_counter_fn fn, void *ud);
 /* ---- writing: one transaction at a time per handle ---------------- */
 
 int sp_wtxn_begin(sp_store *st, sp_wtxn **out);
-/* Store events and fold them into their aggregates (source IP, To user,
- * and Request-URI user when it is another number). Updates to one key in
- * the batch are coalesced into one read-modify-write. n <= batch_max. */
+/* Store events (n <= batch_max). Their aggregates (source IP, To user, and
+ * Request-URI user when it is another number) are updated when folded:
+ * after commit the changes wait in memory, coalesced per key, until a
+ * transaction calls sp_wtxn_fold(). Nothing is lost in a crash: opening the
+ * store for writing folds the events committed after the last fold. Events
+ * from peers, and events older than the last fold, are folded at once. */
 int sp_wtxn_add_events(sp_wtxn *tx, sp_event *const *events, size_t n);
+/* Write every pending aggregate change in this transaction, in key order. */
+int sp_wtxn_fold(sp_wtxn *tx);
+/* Aggregates waiting to be folded, and whether memory for them is half used. */
+size_t sp_store_pending(const sp_store *st);
+bool sp_store_fold_due(const sp_store *st);
 /* Fold an aggregate into the stored one (sp_agg_merge). */
 int sp_wtxn_merge(sp_wtxn *tx, const sp_agg *a);
 int sp_wtxn_counter_add(sp_wtxn *tx, const char *name, uint64_t delta);

@@ -20,6 +20,11 @@ struct sp_writer {
 	size_t head, len;
 	sp_event **batch;
 	bool stopping;
+	bool fold_requested;    /* a flusher waits for the aggregates */
+	uint64_t fold_gen;      /* folds done (or found unneeded) on request */
+	uint64_t last_fold_ns;  /* monotonic */
+	uint64_t fold_gap_ns;   /* least time between folds: grows with their cost */
+	uint64_t txn_begin_ns;
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
 	struct sp_writer_stats stats;
@@ -48,22 +53,6 @@ static void save_counters(sp_writer *w, sp_wtxn *tx, uint64_t recorded)
 	}
 }
 
-static int commit_batch(sp_writer *w, size_t n)
-{
-	sp_wtxn *tx;
-	int rc = sp_wtxn_begin(w->st, &tx);
-	if (rc)
-		return rc;
-	rc = sp_wtxn_add_events(tx, w->batch, n);
-	if (rc == 0)
-		save_counters(w, tx, n);
-	if (rc) {
-		sp_wtxn_abort(tx);
-		return rc;
-	}
-	return sp_wtxn_commit(tx);
-}
-
 static void report_error(sp_writer *w, int rc, size_t lost)
 {
 	uint64_t now = sp_mono_ns();
@@ -72,6 +61,78 @@ static void report_error(sp_writer *w, int rc, size_t lost)
 		log_error("store write failed, %zu events dropped (%llu so far): %s", lost,
 			  (unsigned long long)(w->stats.dropped_store + lost), sp_strerror_write(rc));
 		w->last_error_log_ns = now;
+	}
+}
+
+static bool fold_due(sp_writer *w)
+{
+	bool requested;
+	pthread_mutex_lock(&w->lock);
+	requested = w->fold_requested || w->stopping;
+	pthread_mutex_unlock(&w->lock);
+	return sp_store_pending(w->st) &&
+	       (requested || sp_store_fold_due(w->st) ||
+		sp_mono_ns() - w->last_fold_ns >= w->fold_gap_ns);
+}
+
+/* One transaction: the batch (n may be 0), and the fold when it is due. */
+static uint64_t begin_ns(sp_writer *w, uint64_t fallback)
+{
+	return w->txn_begin_ns ? w->txn_begin_ns : fallback;
+}
+
+static int commit_batch(sp_writer *w, size_t n)
+{
+	sp_wtxn *tx;
+	bool fold = fold_due(w);
+	w->txn_begin_ns = sp_mono_ns();
+	int rc = sp_wtxn_begin(w->st, &tx);
+	if (rc)
+		return rc;
+	if (n)
+		rc = sp_wtxn_add_events(tx, w->batch, n);
+	if (rc == 0 && (fold || (n == 0 && sp_store_pending(w->st))))
+		rc = sp_wtxn_fold(tx);
+	if (rc == 0)
+		save_counters(w, tx, n);
+	if (rc) {
+		sp_wtxn_abort(tx);
+		return rc;
+	}
+	bool folding = fold || n == 0;
+	uint64_t start = sp_mono_ns();
+	rc = sp_wtxn_commit(tx);
+	if (rc == 0 && folding) {
+		/* a fold under a flood rewrites many aggregates: keep folding to
+		 * at most a fifth of the writer's time, so the lag grows instead */
+		uint64_t end = sp_mono_ns(), cost = 4 * (end - begin_ns(w, start));
+		w->fold_gap_ns = cost > w->opt.fold_interval_ns ? cost : w->opt.fold_interval_ns;
+		w->last_fold_ns = end;
+		w->stats.folds++;
+	}
+	return rc;
+}
+
+/* Fold on its own when the queue is idle and a fold is due or asked for. */
+static void idle_fold(sp_writer *w)
+{
+	bool requested;
+	pthread_mutex_lock(&w->lock);
+	requested = w->fold_requested;
+	pthread_mutex_unlock(&w->lock);
+	if (sp_store_pending(w->st) && (requested || fold_due(w))) {
+		int rc = commit_batch(w, 0);
+		if (rc)
+			report_error(w, rc, 0);
+	}
+	if (requested) {
+		pthread_mutex_lock(&w->lock);
+		if (w->len == 0) {
+			w->fold_requested = false;
+			w->fold_gen++;
+			pthread_cond_broadcast(&w->settled);
+		}
+		pthread_mutex_unlock(&w->lock);
 	}
 }
 
@@ -105,16 +166,23 @@ static void *writer_main(void *arg)
 	for (;;) {
 		size_t n = 0;
 		pthread_mutex_lock(&w->lock);
-		while (w->len == 0 && !w->stopping) {
-			if (next_sweep <= sp_mono_ns())
+		while (w->len == 0 && !w->stopping && !w->fold_requested) {
+			uint64_t now = sp_mono_ns();
+			if (next_sweep <= now ||
+			    (sp_store_pending(w->st) && now - w->last_fold_ns >= w->fold_gap_ns))
 				break;
+			/* wake for the next fold or, idle, once a second */
+			uint64_t wait = sp_store_pending(w->st) ? w->opt.fold_interval_ns / 4 : SP_NS_PER_SEC;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
+			uint64_t at = (uint64_t)ts.tv_nsec + wait;
+			ts.tv_sec += (time_t)(at / SP_NS_PER_SEC);
+			ts.tv_nsec = (long)(at % SP_NS_PER_SEC);
 			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
 		}
 		if (w->len == 0 && w->stopping) {
 			pthread_mutex_unlock(&w->lock);
+			idle_fold(w); /* the last fold before the store closes */
 			break;
 		}
 		while (n < w->opt.batch_max && w->len > 0) {
@@ -149,6 +217,8 @@ static void *writer_main(void *arg)
 			pthread_cond_broadcast(&w->settled);
 			pthread_mutex_unlock(&w->lock);
 		}
+		if (n == 0)
+			idle_fold(w);
 		if (sp_mono_ns() >= next_sweep) {
 			sweep(w);
 			next_sweep = sp_mono_ns() + w->opt.sweep_interval_ns;
@@ -170,6 +240,10 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 		w->opt.batch_max = 4096;
 	if (!w->opt.sweep_budget)
 		w->opt.sweep_budget = 10000;
+	if (!w->opt.fold_interval_ns)
+		w->opt.fold_interval_ns = SP_NS_PER_SEC;
+	w->last_fold_ns = sp_mono_ns();
+	w->fold_gap_ns = w->opt.fold_interval_ns;
 	w->ring = calloc(w->opt.queue_max, sizeof(*w->ring));
 	w->batch = calloc(w->opt.batch_max, sizeof(*w->batch));
 	if (!w->ring || !w->batch) {
@@ -221,8 +295,10 @@ int sp_writer_submit(sp_writer *w, sp_event *ev)
 void sp_writer_flush(sp_writer *w)
 {
 	pthread_mutex_lock(&w->lock);
-	uint64_t target = w->stats.submitted;
-	while (w->done_seq < target)
+	uint64_t target = w->stats.submitted, gen = w->fold_gen;
+	w->fold_requested = true;
+	pthread_cond_signal(&w->wake);
+	while (w->done_seq < target || w->fold_gen == gen)
 		pthread_cond_wait(&w->settled, &w->lock);
 	pthread_mutex_unlock(&w->lock);
 }

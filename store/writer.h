@@ -7,7 +7,9 @@
  * When the bounded queue is full the event is dropped and counted. The
  * thread commits whatever is queued in one transaction (group commit, up to
  * batch_max events), so the batch grows with the load and the fsync cost is
- * shared. Between commits it runs the retention sweeper.
+ * shared. Aggregates are folded from the events at least every
+ * fold_interval (see sp_wtxn_fold), and the retention sweeper runs between
+ * commits.
  */
 #ifndef SP_WRITER_H
 #define SP_WRITER_H
@@ -20,6 +22,7 @@ struct sp_writer_options {
 	size_t queue_max;           /* events waiting; default 65536 */
 	size_t batch_max;           /* events per transaction; the store's batch_max */
 	uint64_t sweep_interval_ns; /* 0: never sweep */
+	uint64_t fold_interval_ns;  /* aggregates lag events by at most this; default 1 s */
 	size_t sweep_budget;        /* records per sweep transaction; default 10000 */
 	/* Called on the writer thread after each successful commit with the
 	 * running total of committed events. Optional. */
@@ -31,7 +34,7 @@ struct sp_writer_stats {
 	uint64_t submitted, committed;
 	uint64_t dropped_queue_full; /* the queue was full */
 	uint64_t dropped_store;      /* the store refused the batch (full, I/O error) */
-	uint64_t commits, queue_len, queue_peak;
+	uint64_t commits, folds, queue_len, queue_peak;
 	int last_error;              /* 0 or the last store error */
 };
 
@@ -39,7 +42,8 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 /* Takes ownership of ev (from sp_event_new). Returns 0, SP_EQUEUEFULL or
  * SP_ESTOPPED; ev is freed in the error cases. Safe from any thread. */
 int sp_writer_submit(sp_writer *w, sp_event *ev);
-/* Waits until every event submitted before the call is committed or dropped. */
+/* Waits until every event submitted before the call is committed (or
+ * dropped) and folded into its aggregates. */
 void sp_writer_flush(sp_writer *w);
 void sp_writer_get_stats(sp_writer *w, struct sp_writer_stats *out);
 /* Commits what is queued, stops the thread, frees w. The store stays open. */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "json_stream.h"
 #include "render.h"
 #include "sp_error.h"
 #include "sp_time.h"
@@ -229,6 +230,51 @@ static void test_firewall_formats(void **state)
 	free(out);
 }
 
+
+/* The streaming writer must say exactly what jansson says. */
+static void test_stream_matches_jansson(void **state)
+{
+	const char *uas[] = { "plain", "quote\" back\\slash", "ctl\x01\x1f\t\n\r\b\f end",
+			      "bad\xff\xc3(utf8\xe2\x82", "caf\xc3\xa9 \xf0\x9f\x93\x9e", "/slash/", "" };
+	enum sp_source srcs[] = { SP_SOURCE_ALL, SP_SOURCE_LOCAL, SP_SOURCE_PEERS };
+	int compared = 0;
+	for (size_t u = 0; u < sizeof(uas) / sizeof(uas[0]); u++) {
+		sp_agg a;
+		sp_agg_init(&a, u % 2 ? SP_KIND_NUMBER : SP_KIND_IP, u % 2 ? "441234" : "203.0.113.5");
+		a.methods = u ? sp_method_bit("INVITE") | SP_METHOD_OTHER : 0;
+		a.transports = u ? SP_TP_UDP | SP_TP_WSS : 0;
+		sp_agg_add_ua(&a, uas[u]);
+		sp_agg_add_raw(&a, uas[(u + 1) % 7]);
+		sp_report *r = sp_agg_report(&a, "", true);
+		r->first_ns = NOW - DAY - u;
+		r->last_ns = NOW - 3600 * SEC + 123456789;
+		r->count = 10 + u;
+		r = sp_agg_report(&a, u % 3 ? "peer\"x" : "abcdef", true);
+		r->first_ns = NOW - 2 * DAY;
+		r->last_ns = NOW - DAY;
+		r->count = UINT64_C(1) << 40;
+		r->expires_ns = NOW + DAY * u;
+		for (size_t k = 0; k < 3; k++) {
+			json_t *j = sp_agg_to_json(&a, srcs[k], NOW, 7 * DAY);
+			char *buf = NULL;
+			size_t len = 0;
+			FILE *f = open_memstream(&buf, &len);
+			bool wrote = sp_agg_write_json(f, &a, srcs[k], NOW, 7 * DAY);
+			fclose(f);
+			assert_int_equal(wrote, j != NULL);
+			if (j) {
+				char *ref = json_dumps(j, JSON_COMPACT);
+				assert_string_equal(buf, ref);
+				free(ref);
+				json_decref(j);
+				compared++;
+			}
+			free(buf);
+		}
+	}
+	assert_true(compared >= 15);
+}
+
 static void test_lossy_strings(void **state)
 {
 	json_t *j = sp_json_string_lossy("ok\xff\xfe" "end\xe2\x82", 9);
@@ -249,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_csv),
 		cmocka_unit_test(test_firewall_formats),
 		cmocka_unit_test(test_lossy_strings),
+		cmocka_unit_test(test_stream_matches_jansson),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

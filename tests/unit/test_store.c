@@ -79,7 +79,9 @@ static void add(sp_store *st, sp_event **evs, size_t n)
 	sp_wtxn *tx;
 	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
 	assert_int_equal(sp_wtxn_add_events(tx, evs, n), 0);
+	assert_int_equal(sp_wtxn_fold(tx), 0);
 	assert_int_equal(sp_wtxn_commit(tx), 0);
+	assert_int_equal(sp_store_pending(st), 0);
 	for (size_t i = 0; i < n; i++)
 		free(evs[i]);
 }
@@ -163,6 +165,111 @@ static void test_events_out_of_order(void **state)
 	sp_agg a;
 	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.1", &a), 0);
 	assert_true(a.reports[0].first_ns == now - 10 && a.reports[0].last_ns == now + 5);
+	sp_store_close(st);
+}
+
+
+/* Commits keep aggregate changes in memory until a fold; a crash loses the
+ * memory, not the changes: the next writer replays the unfolded events. */
+static void test_fold_and_replay(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	sp_agg a;
+	sp_wtxn *tx;
+	sp_event *evs[300];
+	uint64_t now = sp_now_ns();
+
+	for (int i = 0; i < 300; i++)
+		evs[i] = ev(i % 3 ? "203.0.113.10" : "203.0.113.11", "+441234", "", "ua", now + (uint64_t)i);
+	for (int b = 0; b < 3; b++) { /* three commits, no fold */
+		assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+		assert_int_equal(sp_wtxn_add_events(tx, evs + b * 100, 100), 0);
+		assert_int_equal(sp_wtxn_commit(tx), 0);
+	}
+	assert_int_equal(sp_store_pending(st), 3); /* two IPs, one number */
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.10", &a), SP_ENOTFOUND);
+	sp_store_close(st); /* like a crash: pending is gone */
+
+	st = open_store(f->path, true, 0); /* readers do not replay */
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.10", &a), SP_ENOTFOUND);
+	sp_store_close(st);
+	st = open_store(f->path, false, 64 << 20); /* a writer does */
+	assert_int_equal(sp_store_pending(st), 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.10", &a), 0);
+	assert_true(a.reports[0].count == 200);
+	assert_true(a.reports[0].first_ns == now + 1 && a.reports[0].last_ns == now + 299);
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "441234", &a), 0);
+	assert_true(a.reports[0].count == 300);
+	sp_store_close(st);
+	st = open_store(f->path, false, 64 << 20); /* and never twice */
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "441234", &a), 0);
+	assert_true(a.reports[0].count == 300);
+
+	/* pending, then a fold in a later transaction writes it */
+	evs[0] = ev("203.0.113.10", "", "", "", now + 1000);
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_add_events(tx, evs, 1), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_fold(tx), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.10", &a), 0);
+	assert_true(a.reports[0].count == 201);
+
+	/* an aborted batch leaves nothing pending */
+	evs[1] = ev("203.0.113.12", "", "", "", now + 2000);
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_add_events(tx, evs + 1, 1), 0);
+	sp_wtxn_abort(tx);
+	assert_int_equal(sp_store_pending(st), 0);
+
+	/* late events (older than the last fold) and peer events fold at once */
+	evs[2] = ev("203.0.113.10", "", "", "", now - 5);
+	evs[3] = ev("203.0.113.13", "", "", "", now + 3000);
+	strcpy(evs[3]->origin, "peerkey");
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_add_events(tx, evs + 2, 2), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.10", &a), 0);
+	assert_true(a.reports[0].count == 202 && a.reports[0].first_ns == now - 5);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.13", &a), 0);
+	assert_string_equal(a.reports[0].reporter, "peerkey");
+	for (int i = 0; i < 4; i++)
+		free(evs[i]);
+	for (int i = 4; i < 300; i++)
+		free(evs[i]);
+	sp_store_close(st);
+}
+
+/* More distinct keys than pending holds: commits fold by themselves. */
+static void test_pending_overflow_folds(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 512 << 20);
+	sp_event *evs[4096];
+	int total = 0;
+	for (int b = 0; b < 70; b++) { /* 286,720 keys: more than pending holds (262,144) */
+		for (int i = 0; i < 4096; i++, total++) {
+			char ip[40];
+			snprintf(ip, sizeof(ip), "2001:db8::%x:%x", total >> 16, total & 0xffff);
+			evs[i] = ev(ip, "", "", "", 0);
+		}
+		sp_wtxn *tx;
+		assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+		assert_int_equal(sp_wtxn_add_events(tx, evs, 4096), 0);
+		assert_int_equal(sp_wtxn_commit(tx), 0);
+		for (int i = 0; i < 4096; i++)
+			free(evs[i]);
+		assert_true(sp_store_pending(st) <= 262144);
+	}
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "2001:db8::1", &a), 0); /* folded early */
+	sp_store_close(st);
+	st = open_store(f->path, false, 512 << 20);
+	struct sp_store_stats s;
+	sp_store_stats(st, &s);
+	assert_true(s.ips == (uint64_t)total && s.events == (uint64_t)total);
 	sp_store_close(st);
 }
 
@@ -538,6 +645,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_fold_into_aggregates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_and_replay, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pending_overflow_folds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),

@@ -5,7 +5,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "sp_error.h"
 #include "sp_time.h"
@@ -68,12 +70,29 @@ static void test_timestamp(void **state)
 		assert_int_equal(sp_timestamp_parse(bad[i], &back), SP_EPARSE);
 }
 
+/* The arithmetic date conversion agrees with gmtime_r over 1970-2400. */
+static void test_timestamp_against_gmtime(void **state)
+{
+	char mine[SP_TIMESTAMP_LEN], ref[64];
+	for (uint64_t sec = 0; sec < UINT64_C(13569465600); sec += 86399 * 7 + 3601) {
+		time_t t = (time_t)sec;
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		snprintf(ref, sizeof(ref), "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+			 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+		assert_string_equal(sp_timestamp_format_sec(sec * SP_NS_PER_SEC, mine), ref);
+	}
+	sp_timestamp_format(UINT64_C(951782400) * SP_NS_PER_SEC + 7, mine); /* 2000-02-29 */
+	assert_string_equal(mine, "2000-02-29T00:00:00.000000007Z");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_duration),
 		cmocka_unit_test(test_size),
 		cmocka_unit_test(test_timestamp),
+		cmocka_unit_test(test_timestamp_against_gmtime),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

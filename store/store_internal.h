@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
+/*
+ * Inside the store module only: the handle's layout, shared by store.c
+ * (open, read, meta, sweep) and ingest.c (events into aggregates).
+ * Internal functions are marked store__.
+ */
+#ifndef SP_STORE_INTERNAL_H
+#define SP_STORE_INTERNAL_H
+
+#include "store.h"
+
+#include <lmdb.h>
+
+#define EVENT_KEY_LEN 24 /* ts (8, big-endian) + event id (16) */
+#define UAS_PER_DELTA 4
+#define RAWS_PER_DELTA 2
+
+/* Changes to one aggregate from events this node saw, not yet folded in. */
+struct delta {
+	uint8_t kind, n_uas, n_raws, transports;
+	uint32_t methods;
+	uint64_t first, last, count;
+	const char *uas[UAS_PER_DELTA];   /* staging: into events; pending: into the arena */
+	const char *raws[RAWS_PER_DELTA];
+	char key[SP_KEY_MAX];
+};
+
+/* Open-addressing table of deltas keyed by kind and key. */
+struct delta_table {
+	struct delta *d;
+	uint32_t *slots;
+	size_t n, cap, slot_mask;
+};
+
+struct sp_wtxn {
+	sp_store *st;
+	MDB_txn *txn;
+	msgpack_sbuffer sb;
+	sp_agg agg; /* scratch */
+	bool have_last_event;
+	uint8_t last_event[EVENT_KEY_LEN]; /* largest event key in the table */
+	bool must_fold;  /* an event went in below the watermark */
+	bool folded;     /* sp_wtxn_fold ran: pending is in this transaction */
+	uint8_t new_watermark[EVENT_KEY_LEN];
+};
+
+enum sweep_phase { SWEEP_EVENTS, SWEEP_IP, SWEEP_NUMBER, SWEEP_DONE };
+
+struct sp_store {
+	MDB_env *env;
+	MDB_dbi meta, events, ip, number;
+	bool readonly, set_retention;
+	char *path;
+	uint64_t retention_ns;
+	size_t batch_max;
+	struct sp_wtxn tx;
+	bool tx_busy;
+	/* ingest: this batch (staging), committed but not folded (pending) */
+	struct delta_table staging, pending;
+	char *arena; /* strings the pending deltas point to */
+	size_t arena_used, arena_cap;
+	uint8_t watermark[EVENT_KEY_LEN]; /* every event at or below it is folded */
+	/* sweep position */
+	enum sweep_phase sweep_phase;
+	char sweep_key[SP_KEY_MAX];
+	bool sweep_has_key;
+};
+
+uint64_t store__get_be64(const void *p);
+void store__put_be64(void *p, uint64_t v);
+int store__meta_get(MDB_txn *txn, MDB_dbi dbi, const char *name, void *buf, size_t len);
+int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *out);
+int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t value);
+int store__map_errno(int rc);
+MDB_dbi store__agg_dbi(const sp_store *st, enum sp_kind kind);
+
+/* ingest.c */
+int store__ingest_open(sp_store *st, MDB_txn *txn); /* allocate, replay unfolded events */
+void store__ingest_close(sp_store *st);
+int store__ingest_before_commit(sp_wtxn *tx);
+void store__ingest_after_commit(sp_wtxn *tx, int rc);
+
+#endif
