@@ -18,11 +18,16 @@
 #include "sp_error.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define PENDING_MAX 262144    /* distinct aggregates waiting to be folded */
-#define ARENA_MAX (4u << 20)  /* bytes of user agents and raw forms they hold */
+#define ARENA_MAX (2u << 20)  /* bytes of user agents and raw forms they hold */
+#define INTERN_SLOTS 32768    /* distinct strings: at most 3/4 of this */
+#define RAW_KEY 1             /* dialled as the key itself */
+#define RAW_PLUS 2            /* as +key */
+#define RAW_00 4              /* as 00key */
 #define WATERMARK_KEY "folded_through"
 
 /* ---- delta tables -------------------------------------------------- */
@@ -37,7 +42,8 @@ static uint32_t key_hash(uint8_t kind, const char *key)
 
 static void dt_clear(struct delta_table *t)
 {
-	memset(t->slots, 0xff, (t->slot_mask + 1) * sizeof(*t->slots));
+	for (size_t i = 0; i <= t->slot_mask; i++)
+		t->slots[i].idx = UINT32_MAX;
 	t->n = 0;
 }
 
@@ -66,22 +72,26 @@ static void dt_free(struct delta_table *t)
 /* The delta for kind/key, created empty if absent; NULL when full. */
 static struct delta *dt_get(struct delta_table *t, uint8_t kind, const char *key)
 {
-	uint32_t i = key_hash(kind, key) & (uint32_t)t->slot_mask;
+	uint32_t h = key_hash(kind, key), i = h & (uint32_t)t->slot_mask;
 	for (;; i = (i + 1) & (uint32_t)t->slot_mask) {
-		uint32_t s = t->slots[i];
-		if (s == UINT32_MAX)
+		struct delta_slot *sl = &t->slots[i];
+		if (sl->idx == UINT32_MAX)
 			break;
-		struct delta *d = &t->d[s];
+		if (sl->hash != h)
+			continue;
+		struct delta *d = &t->d[sl->idx];
 		if (d->kind == kind && strcmp(d->key, key) == 0)
 			return d;
 	}
-	if (t->n >= t->cap)
+	size_t len = strlen(key);
+	if (t->n >= t->cap || len >= sizeof(t->d[0].key))
 		return NULL;
 	struct delta *d = &t->d[t->n];
-	t->slots[i] = (uint32_t)t->n++;
+	t->slots[i].idx = (uint32_t)t->n++;
+	t->slots[i].hash = h;
 	memset(d, 0, offsetof(struct delta, key));
 	d->kind = kind;
-	strcpy(d->key, key);
+	memcpy(d->key, key, len + 1);
 	d->first = UINT64_MAX;
 	return d;
 }
@@ -110,7 +120,16 @@ static void delta_add_event(struct delta *d, const sp_event *e, const char *raw)
 	d->methods |= e->method[0] ? sp_method_bit(e->method) : 0;
 	d->transports |= e->transport;
 	ptr_add(d->uas, &d->n_uas, UAS_PER_DELTA, e->user_agent);
-	if (raw)
+	if (!raw)
+		return;
+	/* the usual forms are bits, so pending holds no string for them */
+	if (strcmp(raw, d->key) == 0)
+		d->raw_std |= RAW_KEY;
+	else if (raw[0] == '+' && strcmp(raw + 1, d->key) == 0)
+		d->raw_std |= RAW_PLUS;
+	else if (raw[0] == '0' && raw[1] == '0' && strcmp(raw + 2, d->key) == 0)
+		d->raw_std |= RAW_00;
+	else
 		ptr_add(d->raws, &d->n_raws, RAWS_PER_DELTA, raw);
 }
 
@@ -142,38 +161,80 @@ static int stage_one(void *ud, uint8_t kind, const char *key, const char *raw, c
 
 /* ---- pending: committed, not yet folded ---------------------------- */
 
-static const char *arena_dup(sp_store *st, const char *s)
+static uint32_t str_hash(const char *s)
 {
+	uint32_t h = 2166136261u;
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* The arena's copy of s, made if absent (create); NULL when absent and not
+ * created, or when the arena or the set is full. */
+static const char *intern(sp_store *st, const char *s, bool create)
+{
+	uint32_t i = str_hash(s) & (uint32_t)st->intern_mask;
+	for (;; i = (i + 1) & (uint32_t)st->intern_mask) {
+		const char *c = st->intern[i];
+		if (!c)
+			break;
+		if (strcmp(c, s) == 0)
+			return c;
+	}
 	size_t n = strlen(s) + 1;
-	if (st->arena_used + n > st->arena_cap)
+	if (!create || st->arena_used + n > st->arena_cap ||
+	    st->intern_n >= (st->intern_mask + 1) / 4 * 3)
 		return NULL;
 	char *p = st->arena + st->arena_used;
 	memcpy(p, s, n);
 	st->arena_used += n;
+	st->intern[i] = p;
+	st->intern_n++;
 	return p;
 }
 
-static size_t delta_string_bytes(const struct delta *d)
+static void pending_clear(sp_store *st)
 {
-	size_t n = 0;
-	for (unsigned i = 0; i < d->n_uas; i++)
-		n += strlen(d->uas[i]) + 1;
-	for (unsigned i = 0; i < d->n_raws; i++)
-		n += strlen(d->raws[i]) + 1;
-	return n;
+	dt_clear(&st->pending);
+	st->arena_used = 0;
+	memset(st->intern, 0, (st->intern_mask + 1) * sizeof(*st->intern));
+	st->intern_n = 0;
 }
 
-static bool staging_fits(const sp_store *st)
+/* Would the staged batch fit in pending? Strings already held cost nothing. */
+static bool staging_fits(sp_store *st)
 {
-	size_t bytes = 0;
+	size_t bytes = 0, strings = 0;
 	if (st->pending.n + st->staging.n > st->pending.cap)
 		return false;
-	for (size_t i = 0; i < st->staging.n; i++)
-		bytes += delta_string_bytes(&st->staging.d[i]);
-	return st->arena_used + bytes <= st->arena_cap;
+	for (size_t i = 0; i < st->staging.n; i++) {
+		const struct delta *d = &st->staging.d[i];
+		for (unsigned k = 0; k < d->n_uas + d->n_raws; k++) {
+			const char *str = k < d->n_uas ? d->uas[k] : d->raws[k - d->n_uas];
+			if (!intern(st, str, false)) {
+				bytes += strlen(str) + 1;
+				strings++;
+			}
+		}
+	}
+	return st->arena_used + bytes <= st->arena_cap &&
+	       st->intern_n + strings < (st->intern_mask + 1) / 4 * 3;
 }
 
-/* Strings are copied into the arena: staging points into events. */
+static void add_interned(sp_store *st, const char **set, uint8_t *n, unsigned max, const char *s)
+{
+	if (*n >= max)
+		return;
+	const char *c = intern(st, s, true);
+	if (!c)
+		return; /* staging_fits() was checked first */
+	for (unsigned i = 0; i < *n; i++)
+		if (set[i] == c)
+			return;
+	set[(*n)++] = c;
+}
+
+/* Strings are interned: staging points into events that are about to go. */
 static void merge_into_pending(sp_store *st, const struct delta *s)
 {
 	struct delta *d = dt_get(&st->pending, s->kind, s->key);
@@ -186,18 +247,11 @@ static void merge_into_pending(sp_store *st, const struct delta *s)
 	d->count += s->count;
 	d->methods |= s->methods;
 	d->transports |= s->transports;
-	for (unsigned i = 0; i < s->n_uas; i++) {
-		const char *c;
-		if (d->n_uas < UAS_PER_DELTA && !ptr_in(d->uas, d->n_uas, s->uas[i]) &&
-		    (c = arena_dup(st, s->uas[i])))
-			d->uas[d->n_uas++] = c;
-	}
-	for (unsigned i = 0; i < s->n_raws; i++) {
-		const char *c;
-		if (d->n_raws < RAWS_PER_DELTA && !ptr_in(d->raws, d->n_raws, s->raws[i]) &&
-		    (c = arena_dup(st, s->raws[i])))
-			d->raws[d->n_raws++] = c;
-	}
+	d->raw_std |= s->raw_std;
+	for (unsigned i = 0; i < s->n_uas; i++)
+		add_interned(st, d->uas, &d->n_uas, UAS_PER_DELTA, s->uas[i]);
+	for (unsigned i = 0; i < s->n_raws; i++)
+		add_interned(st, d->raws, &d->n_raws, RAWS_PER_DELTA, s->raws[i]);
 }
 
 /* ---- folding ------------------------------------------------------- */
@@ -216,6 +270,19 @@ static void apply_delta(sp_agg *a, const struct delta *d, const char *reporter)
 	a->transports |= d->transports;
 	for (unsigned i = 0; i < d->n_uas; i++)
 		sp_agg_add_ua(a, d->uas[i]);
+	if (d->raw_std) {
+		char form[SP_USER_MAX];
+		if (d->raw_std & RAW_PLUS) {
+			snprintf(form, sizeof(form), "+%s", d->key);
+			sp_agg_add_raw(a, form);
+		}
+		if (d->raw_std & RAW_00) {
+			snprintf(form, sizeof(form), "00%s", d->key);
+			sp_agg_add_raw(a, form);
+		}
+		if (d->raw_std & RAW_KEY)
+			sp_agg_add_raw(a, d->key);
+	}
 	for (unsigned i = 0; i < d->n_raws; i++)
 		sp_agg_add_raw(a, d->raws[i]);
 }
@@ -325,7 +392,8 @@ size_t sp_store_pending(const sp_store *st)
 
 bool sp_store_fold_due(const sp_store *st)
 {
-	return st->pending.n >= st->pending.cap / 4 * 3 || st->arena_used >= st->arena_cap / 4 * 3;
+	return st->pending.n >= st->pending.cap / 4 * 3 || st->arena_used >= st->arena_cap / 4 * 3 ||
+	       st->intern_n >= (st->intern_mask + 1) / 2;
 }
 
 /* ---- adding events ------------------------------------------------- */
@@ -366,7 +434,7 @@ static int fold_now(void *ud, uint8_t kind, const char *key, const char *raw, co
 	MDB_cursor *cur;
 	memset(&d, 0, sizeof(d));
 	d.kind = kind;
-	strcpy(d.key, key);
+	snprintf(d.key, sizeof(d.key), "%s", key);
 	d.first = UINT64_MAX;
 	delta_add_event(&d, e, raw);
 	int rc = mdb_cursor_open(c->tx->txn, store__agg_dbi(c->tx->st, kind), &cur);
@@ -415,8 +483,7 @@ void store__ingest_after_commit(sp_wtxn *tx, int rc)
 {
 	sp_store *st = tx->st;
 	if (rc == 0 && tx->folded) {
-		dt_clear(&st->pending);
-		st->arena_used = 0;
+		pending_clear(st);
 		memcpy(st->watermark, tx->new_watermark, EVENT_KEY_LEN);
 	} else if (rc == 0) {
 		for (size_t i = 0; i < st->staging.n; i++)
@@ -467,8 +534,7 @@ static int replay(sp_store *st, sp_wtxn *tx)
 			/* staging -> pending one event at a time: e is reused */
 			if (rc == 0 && !staging_fits(st)) {
 				rc = fold_table(tx, &st->pending);
-				dt_clear(&st->pending);
-				st->arena_used = 0;
+				pending_clear(st);
 			}
 			for (size_t i = 0; rc == 0 && i < st->staging.n; i++)
 				merge_into_pending(st, &st->staging.d[i]);
@@ -493,9 +559,11 @@ int store__ingest_open(sp_store *st, MDB_txn *txn)
 	if ((rc = dt_init(&st->staging, st->batch_max * 3)) || (rc = dt_init(&st->pending, PENDING_MAX)))
 		return rc;
 	st->arena = malloc(ARENA_MAX);
-	if (!st->arena)
+	st->intern = calloc(INTERN_SLOTS, sizeof(*st->intern));
+	if (!st->arena || !st->intern)
 		return -ENOMEM;
 	st->arena_cap = ARENA_MAX;
+	st->intern_mask = INTERN_SLOTS - 1;
 
 	sp_wtxn *tx = &st->tx;
 	tx->st = st;
@@ -515,8 +583,7 @@ int store__ingest_open(sp_store *st, MDB_txn *txn)
 		if (rc == 0 && tx->folded)
 			memcpy(st->watermark, tx->new_watermark, EVENT_KEY_LEN);
 	}
-	dt_clear(&st->pending);
-	st->arena_used = 0;
+	pending_clear(st);
 	msgpack_sbuffer_destroy(&tx->sb);
 	tx->txn = NULL;
 	return rc;
@@ -527,5 +594,7 @@ void store__ingest_close(sp_store *st)
 	dt_free(&st->staging);
 	dt_free(&st->pending);
 	free(st->arena);
+	free(st->intern);
 	st->arena = NULL;
+	st->intern = NULL;
 }

@@ -18,17 +18,24 @@
 /* Changes to one aggregate from events this node saw, not yet folded in. */
 struct delta {
 	uint8_t kind, n_uas, n_raws, transports;
+	uint8_t raw_std; /* RAW_* bits: the number dialled as key, +key or 00key */
 	uint32_t methods;
 	uint64_t first, last, count;
-	const char *uas[UAS_PER_DELTA];   /* staging: into events; pending: into the arena */
-	const char *raws[RAWS_PER_DELTA];
-	char key[SP_KEY_MAX];
+	const char *uas[UAS_PER_DELTA];   /* staging: into events; pending: interned */
+	const char *raws[RAWS_PER_DELTA]; /* other forms, likewise */
+	char key[48]; /* a normalised key: an IPv6 text is at most 45 bytes */
 };
 
-/* Open-addressing table of deltas keyed by kind and key. */
+/* Open-addressing table of deltas keyed by kind and key; each slot keeps
+ * the key's hash, so a probe only reads the delta when the hash matches. */
+struct delta_slot {
+	uint32_t idx; /* UINT32_MAX: empty */
+	uint32_t hash;
+};
+
 struct delta_table {
 	struct delta *d;
-	uint32_t *slots;
+	struct delta_slot *slots;
 	size_t n, cap, slot_mask;
 };
 
@@ -57,8 +64,10 @@ struct sp_store {
 	bool tx_busy;
 	/* ingest: this batch (staging), committed but not folded (pending) */
 	struct delta_table staging, pending;
-	char *arena; /* strings the pending deltas point to */
+	char *arena; /* strings the pending deltas point to, each once */
 	size_t arena_used, arena_cap;
+	const char **intern; /* open-addressing set of the arena's strings */
+	size_t intern_n, intern_mask;
 	uint8_t watermark[EVENT_KEY_LEN]; /* every event at or below it is folded */
 	/* sweep position */
 	enum sweep_phase sweep_phase;

@@ -68,7 +68,8 @@ static bool fold_due(sp_writer *w)
 {
 	bool requested;
 	pthread_mutex_lock(&w->lock);
-	requested = w->fold_requested || w->stopping;
+	/* asked for (flush, stop): once, with the last queued batch */
+	requested = (w->fold_requested || w->stopping) && w->len == 0;
 	pthread_mutex_unlock(&w->lock);
 	return sp_store_pending(w->st) &&
 	       (requested || sp_store_fold_due(w->st) ||
@@ -104,11 +105,14 @@ static int commit_batch(sp_writer *w, size_t n)
 	rc = sp_wtxn_commit(tx);
 	if (rc == 0 && folding) {
 		/* a fold under a flood rewrites many aggregates: keep folding to
-		 * at most a fifth of the writer's time, so the lag grows instead */
-		uint64_t end = sp_mono_ns(), cost = 4 * (end - begin_ns(w, start));
+		 * about a tenth of the writer's time, so the lag grows instead */
+		uint64_t end = sp_mono_ns(), cost = 9 * (end - begin_ns(w, start));
 		w->fold_gap_ns = cost > w->opt.fold_interval_ns ? cost : w->opt.fold_interval_ns;
 		w->last_fold_ns = end;
+		pthread_mutex_lock(&w->lock);
 		w->stats.folds++;
+		w->stats.fold_ns += end - begin_ns(w, start);
+		pthread_mutex_unlock(&w->lock);
 	}
 	return rc;
 }

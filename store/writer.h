@@ -34,7 +34,8 @@ struct sp_writer_stats {
 	uint64_t submitted, committed;
 	uint64_t dropped_queue_full; /* the queue was full */
 	uint64_t dropped_store;      /* the store refused the batch (full, I/O error) */
-	uint64_t commits, folds, queue_len, queue_peak;
+	uint64_t commits, queue_len, queue_peak;
+	uint64_t folds, fold_ns; /* folds done, and the time they took */
 	int last_error;              /* 0 or the last store error */
 };
 

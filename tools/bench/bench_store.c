@@ -656,6 +656,8 @@ static struct ingest_result ingest(const struct bench_opts *o, const struct work
 	printf("ingest: average batch %.1f events/commit\n",
 	       ws.commits ? (double)ws.committed / (double)ws.commits : 0.0);
 	printf("ingest: commit rate %.1f commits/s\n", (double)ws.commits / wall);
+	printf("ingest: aggregate folds %" PRIu64 ", %.2f s in transactions that folded\n", ws.folds,
+	       (double)ws.fold_ns / 1e9);
 	printf("ingest: queue peak %" PRIu64 " of %zu events\n", ws.queue_peak, o->queue);
 	printf("ingest: producer back-offs (queue within %d of full) %" PRIu64 "\n",
 	       BACKOFF_MARGIN, r.backoffs);
