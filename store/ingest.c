@@ -32,12 +32,23 @@
 
 /* ---- delta tables -------------------------------------------------- */
 
+/* FNV-1a, then a murmur3 finaliser: FNV's low bits, which pick the slot,
+ * cluster badly on keys that differ only in a few digits. */
+static uint32_t mix(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	return h ^ (h >> 16);
+}
+
 static uint32_t key_hash(uint8_t kind, const char *key)
 {
 	uint32_t h = 2166136261u ^ kind;
 	for (const char *p = key; *p; p++)
 		h = (h ^ (uint8_t)*p) * 16777619u;
-	return h;
+	return mix(h);
 }
 
 static void dt_clear(struct delta_table *t)
@@ -163,10 +174,7 @@ static int stage_one(void *ud, uint8_t kind, const char *key, const char *raw, c
 
 static uint32_t str_hash(const char *s)
 {
-	uint32_t h = 2166136261u;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
+	return key_hash(0, s);
 }
 
 /* The arena's copy of s, made if absent (create); NULL when absent and not
