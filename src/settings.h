@@ -48,6 +48,11 @@ struct sp_config {
 	/* where to listen (used by the listeners as they land) */
 	struct sp_strlist sip_addresses, api_addresses;
 	uint64_t sip_port, sip_tls_port, api_port, dht_port;
+	/* the SIP honeypot */
+	bool sip_udp, sip_tcp, sip_tls;
+	char *tls_cert, *tls_key, *sip_redirect, *run_user;
+	uint64_t sip_reply_rate, sip_max_conns, sip_max_conns_per_source;
+	uint64_t sip_idle_timeout_ns, sip_max_header, sip_max_body;
 };
 
 /* A subcommand's own options (not settings: they belong to one call). */

@@ -20,6 +20,11 @@ MDB_dbi store__agg_dbi(const sp_store *st, enum sp_kind kind)
 }
 
 const char *sp_store_path(const sp_store *st) { return st->path; }
+
+void sp_store_node_id(const sp_store *st, uint8_t id[16])
+{
+	memcpy(id, st->node_id, 16);
+}
 uint64_t sp_store_retention(const sp_store *st) { return st->retention_ns; }
 
 uint64_t store__get_be64(const void *p)
@@ -122,6 +127,14 @@ static int store_check_or_init(sp_store *st, MDB_txn *txn)
 	    (rc = mdb_dbi_open(txn, "number", flags, &st->number)))
 		return rc == MDB_NOTFOUND ? SP_ECORRUPT : rc;
 
+	if (store__meta_get(txn, st->meta, "node_id", st->node_id, sizeof(st->node_id)) != 0 &&
+	    !st->readonly) {
+		/* this node's identity in logs (created_by_node_id): stable across restarts */
+		sp_uuid_new(st->node_id);
+		MDB_val nk = { 7, "node_id" }, nv = { sizeof(st->node_id), st->node_id };
+		if ((rc = mdb_put(txn, st->meta, &nk, &nv, 0)))
+			return rc;
+	}
 	if (st->set_retention)
 		return store__meta_put_u64(txn, st->meta, "retention_ns", st->retention_ns);
 	uint64_t ret;
@@ -262,30 +275,31 @@ int sp_store_get(sp_store *st, enum sp_kind kind, const char *key, sp_agg *out)
 	return rc;
 }
 
-int sp_store_foreach(sp_store *st, enum sp_kind kind, sp_agg_fn fn, void *ud, uint64_t *corrupt)
+/* One snapshot, a cursor from start (NULL: the first key), each value
+ * decoded into rec and handed to visit until it returns non-zero. */
+static int walk(sp_store *st, MDB_dbi dbi, MDB_val *start, void *rec,
+		int (*decode)(const MDB_val *v, void *rec, void *ctx), void *ctx,
+		int (*visit)(void *rec, void *ctx), uint64_t *corrupt)
 {
 	MDB_txn *txn;
 	MDB_cursor *cur;
 	MDB_val k, v;
-	sp_agg *a = malloc(sizeof(*a));
 	int rc, stop = 0;
 
-	if (!a)
-		return -ENOMEM;
-	if ((rc = read_begin(st, &txn))) {
-		free(a);
+	if ((rc = read_begin(st, &txn)))
 		return rc;
-	}
-	if ((rc = mdb_cursor_open(txn, store__agg_dbi(st, kind), &cur)))
+	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
 		goto out;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && !stop;
+	if (start)
+		k = *start;
+	for (rc = mdb_cursor_get(cur, &k, &v, start ? MDB_SET_RANGE : MDB_FIRST); rc == 0 && !stop;
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (sp_agg_decode(v.mv_data, v.mv_size, a) != 0 || a->kind != kind) {
+		if (decode(&v, rec, ctx) != 0) {
 			if (corrupt)
 				(*corrupt)++;
 			continue;
 		}
-		stop = fn(a, ud);
+		stop = visit(rec, ctx);
 	}
 	mdb_cursor_close(cur);
 	if (rc == MDB_NOTFOUND)
@@ -294,45 +308,67 @@ int sp_store_foreach(sp_store *st, enum sp_kind kind, sp_agg_fn fn, void *ud, ui
 		rc = stop;
 out:
 	mdb_txn_abort(txn);
+	return rc;
+}
+
+struct agg_walk {
+	enum sp_kind kind;
+	sp_agg_fn fn;
+	void *ud;
+};
+
+static int decode_agg(const MDB_val *v, void *rec, void *ctx)
+{
+	const struct agg_walk *w = ctx;
+	sp_agg *a = rec;
+	int rc = sp_agg_decode(v->mv_data, v->mv_size, a);
+	return rc ? rc : a->kind != w->kind ? SP_ECORRUPT : 0;
+}
+
+static int visit_agg(void *rec, void *ctx)
+{
+	const struct agg_walk *w = ctx;
+	return w->fn(rec, w->ud);
+}
+
+int sp_store_foreach(sp_store *st, enum sp_kind kind, sp_agg_fn fn, void *ud, uint64_t *corrupt)
+{
+	struct agg_walk w = { kind, fn, ud };
+	sp_agg *a = malloc(sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	int rc = walk(st, store__agg_dbi(st, kind), NULL, a, decode_agg, &w, visit_agg, corrupt);
 	free(a);
 	return rc;
+}
+
+struct event_walk {
+	sp_event_fn fn;
+	void *ud;
+};
+
+static int decode_event(const MDB_val *v, void *rec, void *ctx)
+{
+	return sp_event_decode(v->mv_data, v->mv_size, rec);
+}
+
+static int visit_event(void *rec, void *ctx)
+{
+	const struct event_walk *w = ctx;
+	return w->fn(rec, w->ud);
 }
 
 int sp_store_foreach_event(sp_store *st, uint64_t since_ns, sp_event_fn fn, void *ud,
 			   uint64_t *corrupt)
 {
-	MDB_txn *txn;
-	MDB_cursor *cur;
-	uint8_t start[8];
-	MDB_val k = { sizeof(start), start }, v;
+	struct event_walk w = { fn, ud };
+	uint8_t from[8];
+	MDB_val k = { sizeof(from), from };
 	sp_event *e = malloc(sizeof(*e));
-	int rc, stop = 0;
-
 	if (!e)
 		return -ENOMEM;
-	store__put_be64(start, since_ns);
-	if ((rc = read_begin(st, &txn))) {
-		free(e);
-		return rc;
-	}
-	if ((rc = mdb_cursor_open(txn, st->events, &cur)))
-		goto out;
-	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && !stop;
-	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-		if (sp_event_decode(v.mv_data, v.mv_size, e) != 0) {
-			if (corrupt)
-				(*corrupt)++;
-			continue;
-		}
-		stop = fn(e, ud);
-	}
-	mdb_cursor_close(cur);
-	if (rc == MDB_NOTFOUND)
-		rc = 0;
-	if (stop)
-		rc = stop;
-out:
-	mdb_txn_abort(txn);
+	store__put_be64(from, since_ns);
+	int rc = walk(st, st->events, &k, e, decode_event, &w, visit_event, corrupt);
 	free(e);
 	return rc;
 }

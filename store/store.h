@@ -49,6 +49,9 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt);
 void sp_store_close(sp_store *st);
 const char *sp_store_path(const sp_store *st);
 
+/* This node's id, made when the store was created (a UUID). */
+void sp_store_node_id(const sp_store *st, uint8_t id[16]);
+
 /* Retention the writing node uses (from meta), else the opener's. */
 uint64_t sp_store_retention(const sp_store *st);
 

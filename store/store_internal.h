@@ -59,6 +59,7 @@ struct sp_store {
 	bool readonly, set_retention;
 	char *path;
 	uint64_t retention_ns;
+	uint8_t node_id[16]; /* zero if a read-only open found none */
 	size_t batch_max;
 	struct sp_wtxn tx;
 	bool tx_busy;

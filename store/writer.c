@@ -94,8 +94,11 @@ static int commit_batch(sp_writer *w, size_t n)
 		rc = sp_wtxn_add_events(tx, w->batch, n);
 	if (rc == 0 && (fold || (n == 0 && sp_store_pending(w->st))))
 		rc = sp_wtxn_fold(tx);
-	if (rc == 0)
+	if (rc == 0) {
 		save_counters(w, tx, n);
+		if (w->opt.collect)
+			w->opt.collect(tx, w->opt.ud);
+	}
 	if (rc) {
 		sp_wtxn_abort(tx);
 		return rc;
@@ -200,6 +203,8 @@ static void *writer_main(void *arg)
 			int rc = commit_batch(w, n);
 			if (rc)
 				report_error(w, rc, n);
+			else if (w->opt.on_events)
+				w->opt.on_events(w->batch, n, w->opt.ud);
 			for (size_t i = 0; i < n; i++)
 				free(w->batch[i]);
 			pthread_mutex_lock(&w->lock);

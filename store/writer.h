@@ -27,6 +27,12 @@ struct sp_writer_options {
 	/* Called on the writer thread after each successful commit with the
 	 * running total of committed events. Optional. */
 	void (*on_commit)(uint64_t committed_total, void *ud);
+	/* Called on the writer thread after each successful commit with the
+	 * committed events (valid during the call): event outputs. Optional. */
+	void (*on_events)(sp_event *const *events, size_t n, void *ud);
+	/* Called inside each transaction: add the caller's counters with
+	 * sp_wtxn_counter_add(). Optional. */
+	void (*collect)(sp_wtxn *tx, void *ud);
 	void *ud;
 };
 

@@ -5,8 +5,10 @@
 #   tools/deps.sh test    build + test tools (cmocka, jq, nft, ipset, ...)
 set -euo pipefail
 
-build_pkgs=(gcc pkg-config meson ninja-build liblmdb-dev libmsgpack-dev libjansson-dev)
-test_pkgs=(libcmocka-dev jq nftables ipset lmdb-utils python3 util-linux iproute2)
+build_pkgs=(gcc pkg-config meson ninja-build liblmdb-dev libmsgpack-dev libjansson-dev
+	libosip2-dev libgnutls28-dev)
+test_pkgs=(libcmocka-dev jq nftables ipset lmdb-utils python3 util-linux iproute2
+	sipsak sip-tester sipvicious fail2ban clang libclang-rt-14-dev)
 
 case "${1:-build}" in
 build) pkgs=("${build_pkgs[@]}") ;;

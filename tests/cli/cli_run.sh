@@ -12,10 +12,13 @@ wait_for() { # FILE TEXT SECONDS
 	return 1
 }
 
+# SIP on loopback, on ports the kernel picks: no clash with anything
+SIPARGS=(--sip-address 127.0.0.1 --sip-port 0 --sip-tls-port 0)
+
 start_node() { # LOG ARGS...
 	local log=$1
 	shift
-	"$SENTRYPEER" "$@" >"$log" 2>&1 &
+	"$SENTRYPEER" "$@" "${SIPARGS[@]}" >"$log" 2>&1 &
 	NODE=$!
 	wait_for "$log" "running" 10 && pass "node started ($*)" || fail "node did not start: $(cat "$log")"
 }
@@ -57,6 +60,29 @@ expect_exit 0 "data survives a restart" -- sp lookup 203.0.113.5
 # upstream style: flags without a subcommand run the node
 start_node "$TMP/node3.log" -d -v
 stop_node TERM "$TMP/node3.log"
+
+# the defaults, in a network namespace of our own: 5060 UDP and TCP, 5061 TLS
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+	expect_exit 0 "defaults bind 5060/5061 on IPv4 and IPv6" -- unshare -n sh -c "
+		ip link set lo up
+		'$SENTRYPEER' run --data-dir '$TMP/ns' >'$TMP/ns.log' 2>&1 & p=\$!
+		for i in \$(seq 50); do grep -q 'honeypot running' '$TMP/ns.log' && break; sleep 0.1; done
+		ss -lnup; ss -lntp
+		kill \$p; wait \$p"
+	for want in '0.0.0.0:5060' '[::]:5060' '0.0.0.0:5061' '[::]:5061'; do
+		expect_contains "$OUT" "$want" "listening on $want"
+	done
+	expect_contains "$(cat "$TMP/ns.log")" "now running as user nobody" "root drops to nobody after binding"
+else
+	skip "default ports need root and unshare -n"
+fi
+SIPARGS=()
+python3 -c 'import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1], flush=True); time.sleep(30)' >"$TMP/busy.port" &
+HOLDER=$!
+for ((i = 0; i < 50; i++)); do [ -s "$TMP/busy.port" ] && break; sleep 0.1; done
+expect_exit 2 "a port in use is a clear error" -- "$SENTRYPEER" run --data-dir "$TMP/busy" --sip-address 127.0.0.1 --sip-port "$(cat "$TMP/busy.port")" --no-sip-tcp --no-sip-tls
+expect_contains "$ERR" "another program has it" "port in use explained"
+kill "$HOLDER"
 
 printf 'retention = often\n' >"$TMP/bad.conf"
 expect_exit 2 "node refuses a bad config" -- sp run --config "$TMP/bad.conf"
