@@ -237,6 +237,7 @@ int cmd_run(int argc, char **argv)
 	}
 	struct sp_writer_options wo = {
 		.queue_max = n.cfg.queue_size,
+		.queue_bytes_max = n.cfg.queue_memory,
 		.batch_max = n.cfg.batch_size,
 		.sweep_interval_ns = n.cfg.sweep_interval_ns,
 		.on_events = on_events,

@@ -499,9 +499,22 @@ static bool quoted_ok(const char *s)
 	return s && *s && value_ok(s) && !strpbrk(s, "\"\\");
 }
 
+/* A Contact URI we can put in <...>: one libosip2 parses as sip:, sips: or
+ * tel:, or the 302 would make the whole reply unparseable. */
 static bool uri_ok(const char *s)
 {
-	return s && *s && value_ok(s) && !strpbrk(s, "<> \t");
+	osip_uri_t *u = NULL;
+	bool ok = false;
+
+	if (!s || !*s || !value_ok(s) || strpbrk(s, "<> \t\"") || osip_uri_init(&u) != 0)
+		return false;
+	if (osip_uri_parse(u, s) == 0 && u->scheme &&
+	    (strcasecmp(u->scheme, "sip") == 0 || strcasecmp(u->scheme, "sips") == 0 ||
+	     strcasecmp(u->scheme, "tel") == 0) &&
+	    (u->host || u->string))
+		ok = true;
+	osip_uri_free(u);
+	return ok;
 }
 
 /* The top Via as we send it back: received= our view of the source, and
@@ -799,9 +812,10 @@ void sp_sip_respond(const sp_sip_msg *m, const struct sp_sip_reply_ctx *ctx,
 		cap = REPLY_FACTOR * m->len + REPLY_SLACK;
 	if (parts_build(s, ctx, cap, &rp) != 0)
 		goto out;
+	int vias = osip_list_size(&s->vias);
 	for (int i = 0; i < n; i++) {
 		size_t len = reply_build(out->buf[i], cap, &r[i], &rp, ctx);
-		if (len == 0 || !reply_parses(out->buf[i], len, r[i].code, osip_list_size(&s->vias)))
+		if (len == 0 || !reply_parses(out->buf[i], len, r[i].code, vias))
 			goto out;
 		if (len < SP_SIP_MAX_REPLY)
 			out->buf[i][len] = '\0';

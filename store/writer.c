@@ -18,6 +18,7 @@ struct sp_writer {
 	pthread_cond_t settled; /* writer -> flushers */
 	sp_event **ring;        /* queue_max slots */
 	size_t head, len;
+	size_t bytes;           /* memory held by the queued events */
 	sp_event **batch;
 	bool stopping;
 	bool fold_requested;    /* a flusher waits for the aggregates */
@@ -193,6 +194,7 @@ static void *writer_main(void *arg)
 			break;
 		}
 		while (n < w->opt.batch_max && w->len > 0) {
+			w->bytes -= sizeof(sp_event) + w->ring[w->head]->raw_len;
 			w->batch[n++] = w->ring[w->head];
 			w->head = (w->head + 1) % w->opt.queue_max;
 			w->len--;
@@ -247,6 +249,8 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 		w->opt.queue_max = 65536;
 	if (!w->opt.batch_max)
 		w->opt.batch_max = 4096;
+	if (!w->opt.queue_bytes_max)
+		w->opt.queue_bytes_max = 32u << 20;
 	if (!w->opt.sweep_budget)
 		w->opt.sweep_budget = 10000;
 	if (!w->opt.fold_interval_ns)
@@ -282,12 +286,14 @@ int sp_writer_submit(sp_writer *w, sp_event *ev)
 	w->stats.submitted++;
 	if (w->stopping) {
 		rc = SP_ESTOPPED;
-	} else if (w->len >= w->opt.queue_max) {
+	} else if (w->len >= w->opt.queue_max ||
+		   w->bytes + sizeof(*ev) + ev->raw_len > w->opt.queue_bytes_max) {
 		rc = SP_EQUEUEFULL;
 		w->stats.dropped_queue_full++;
 		w->unsaved_dropped_queue++;
 	} else {
 		w->ring[(w->head + w->len) % w->opt.queue_max] = ev;
+		w->bytes += sizeof(*ev) + ev->raw_len;
 		if (w->len++ == 0)
 			pthread_cond_signal(&w->wake);
 		if (w->len > w->stats.queue_peak)
@@ -317,6 +323,7 @@ void sp_writer_get_stats(sp_writer *w, struct sp_writer_stats *out)
 	pthread_mutex_lock(&w->lock);
 	*out = w->stats;
 	out->queue_len = w->len;
+	out->queue_bytes = w->bytes;
 	pthread_mutex_unlock(&w->lock);
 }
 

@@ -20,6 +20,7 @@ typedef struct sp_writer sp_writer;
 
 struct sp_writer_options {
 	size_t queue_max;           /* events waiting; default 65536 */
+	size_t queue_bytes_max;     /* and the memory they hold; default 32 MiB */
 	size_t batch_max;           /* events per transaction; the store's batch_max */
 	uint64_t sweep_interval_ns; /* 0: never sweep */
 	uint64_t fold_interval_ns;  /* aggregates lag events by at most this; default 1 s */
@@ -40,7 +41,7 @@ struct sp_writer_stats {
 	uint64_t submitted, committed;
 	uint64_t dropped_queue_full; /* the queue was full */
 	uint64_t dropped_store;      /* the store refused the batch (full, I/O error) */
-	uint64_t commits, queue_len, queue_peak;
+	uint64_t commits, queue_len, queue_peak, queue_bytes;
 	uint64_t folds, fold_ns; /* folds done, and the time they took */
 	int last_error;              /* 0 or the last store error */
 };

@@ -378,21 +378,26 @@ static void test_writer_thread(void **state)
 	sp_store_close(st);
 }
 
-/* With the write lock held by another process the writer cannot commit:
- * the queue fills, later events are dropped and counted, and nothing else. */
-static void test_writer_queue_full(void **state)
+/* A child process that holds the store's write lock until told to let go:
+ * the writer in this process can then commit nothing. */
+struct lock_holder {
+	pid_t pid;
+	int to_child, from_child;
+};
+
+/* Forks the child; it waits for take_write_lock(). Call before opening any
+ * LMDB handle here: a child must not inherit one. */
+static void fork_lock_holder(const char *path, struct lock_holder *h)
 {
-	struct fixture *f = *state;
 	int to_child[2], to_parent[2];
 	char c;
 	assert_int_equal(pipe(to_child), 0);
 	assert_int_equal(pipe(to_parent), 0);
-	/* fork before any LMDB handle exists: a child must not inherit one */
-	pid_t pid = fork();
-	if (pid == 0) {
+	h->pid = fork();
+	if (h->pid == 0) {
 		sp_store *cs;
 		sp_wtxn *tx;
-		struct sp_store_options o = { .path = f->path, .batch_max = 16 };
+		struct sp_store_options o = { .path = path, .batch_max = 16 };
 		if (read(to_child[0], &c, 1) != 1)
 			_exit(1);
 		if (sp_store_open(&cs, &o) || sp_wtxn_begin(cs, &tx))
@@ -403,28 +408,53 @@ static void test_writer_queue_full(void **state)
 		sp_store_close(cs);
 		_exit(0);
 	}
-	sp_store *st = open_store(f->path, false, 64 << 20);
-	assert_int_equal(write(to_child[1], "x", 1), 1); /* child: take the write lock */
-	assert_int_equal(read(to_parent[0], &c, 1), 1);
+	h->to_child = to_child[1];
+	h->from_child = to_parent[0];
+}
+
+static void take_write_lock(struct lock_holder *h)
+{
+	char c;
+	assert_int_equal(write(h->to_child, "x", 1), 1);
+	assert_int_equal(read(h->from_child, &c, 1), 1);
+}
+
+static void release_write_lock(struct lock_holder *h)
+{
+	int status;
+	assert_int_equal(write(h->to_child, "x", 1), 1);
+	assert_int_equal(waitpid(h->pid, &status, 0), h->pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* With the write lock held elsewhere the writer cannot commit: the queue
+ * fills, later events are dropped and counted, and nothing else is lost.
+ * The queue is bounded in events and in bytes. */
+static void queue_full_case(struct fixture *f, size_t queue_max, size_t bytes_max, int submit,
+			    int min_dropped)
+{
+	struct lock_holder h;
+	fork_lock_holder(f->path, &h);
+	sp_store *st = open_store(f->path, false, 64 << 20); /* creates the store */
+	take_write_lock(&h);
 	sp_writer *w;
-	struct sp_writer_options o = { .queue_max = 64, .batch_max = 16 };
+	struct sp_writer_options o = { .queue_max = queue_max, .queue_bytes_max = bytes_max,
+				       .batch_max = 16 };
 	assert_int_equal(sp_writer_start(&w, st, &o), 0);
 	int dropped = 0;
-	for (int i = 0; i < 64 + 16 + 100; i++) {
+	for (int i = 0; i < submit; i++) {
 		int rc = sp_writer_submit(w, ev("203.0.113.9", "", "", "", 0));
 		assert_true(rc == 0 || rc == SP_EQUEUEFULL);
 		dropped += rc == SP_EQUEUEFULL;
 	}
-	assert_true(dropped >= 100);
-	assert_int_equal(write(to_child[1], "x", 1), 1); /* release the lock */
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(dropped >= min_dropped);
+	release_write_lock(&h);
 	sp_writer_flush(w);
 	struct sp_writer_stats s;
 	sp_writer_get_stats(w, &s);
 	assert_true(s.dropped_queue_full == (uint64_t)dropped);
-	assert_true(s.committed + s.dropped_queue_full == 180);
+	assert_true(s.committed + s.dropped_queue_full == (uint64_t)submit);
+	assert_true(s.queue_len == 0 && s.queue_bytes == 0);
 	sp_writer_stop(w);
 	uint64_t v;
 	sp_store_counter_get(st, "events_dropped_queue_full", &v);
@@ -433,6 +463,18 @@ static void test_writer_queue_full(void **state)
 	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.9", &a), 0);
 	assert_true(a.reports[0].count == s.committed);
 	sp_store_close(st);
+}
+
+static void test_writer_queue_full(void **state)
+{
+	queue_full_case(*state, 64, 64 << 20, 64 + 16 + 100, 100);
+}
+
+static void test_writer_queue_memory_bound(void **state)
+{
+	/* room for about 50 events by memory, 100000 by count */
+	size_t one = sizeof(sp_event) + strlen("INVITE sip:x@y SIP/2.0\r\n\r\n");
+	queue_full_case(*state, 100000, 50 * one, 50 + 16 + 200, 200);
 }
 
 static void test_map_full(void **state)
@@ -649,6 +691,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pending_overflow_folds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_queue_memory_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_reader_process, setup, teardown),
