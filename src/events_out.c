@@ -38,7 +38,7 @@ int sp_events_out_open(sp_events_out **out, const char *json_log_path, bool sysl
 		log_info("writing events to the JSON log %s", json_log_path);
 	}
 	if (syslog_on) {
-		openlog("sentrypeer", LOG_NDELAY, LOG_USER);
+		openlog("sentrypeer", LOG_PID | LOG_NDELAY, LOG_USER);
 		o->syslog_on = true;
 	}
 	*out = o;

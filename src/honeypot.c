@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define RL_SLOTS 4096 /* sources tracked for the reply limit: bounded memory */
 
@@ -26,6 +27,7 @@ struct sp_honeypot {
 	struct sp_honeypot_counters ctr;
 	pthread_mutex_t rl_lock;
 	struct bucket *rl;
+	uint32_t rl_seed; /* random: slots cannot be aimed at from outside */
 };
 
 int sp_honeypot_new(sp_honeypot **out, sp_writer *w, const struct sp_honeypot_options *opt)
@@ -45,6 +47,8 @@ int sp_honeypot_new(sp_honeypot **out, sp_writer *w, const struct sp_honeypot_op
 	if (!hp->opt.reply_burst)
 		hp->opt.reply_burst = 20;
 	pthread_mutex_init(&hp->rl_lock, NULL);
+	if (getrandom(&hp->rl_seed, sizeof(hp->rl_seed), 0) != sizeof(hp->rl_seed))
+		hp->rl_seed = (uint32_t)sp_now_ns();
 	*out = hp;
 	return 0;
 }
@@ -101,12 +105,14 @@ static bool reply_allowed(sp_honeypot *hp, const struct sockaddr *src)
 	bool ok;
 
 	addr_bytes(src, a);
+	h ^= hp->rl_seed;
 	for (int i = 0; i < 16; i++)
 		h = (h ^ a[i]) * 16777619u;
 	pthread_mutex_lock(&hp->rl_lock);
+	/* sources that share a slot share its budget: a collision can only
+	 * mean fewer replies, never a fresh burst (the hash is also keyed) */
 	struct bucket *b = &hp->rl[(h ^ (h >> 16)) % RL_SLOTS];
-	if (memcmp(b->addr, a, 16) != 0 || b->last_ns == 0) {
-		/* a new source (or one pushed out of its slot): a full burst */
+	if (b->last_ns == 0) {
 		memcpy(b->addr, a, 16);
 		b->tokens = hp->opt.reply_burst;
 	} else {
@@ -126,6 +132,7 @@ static bool reply_allowed(sp_honeypot *hp, const struct sockaddr *src)
 static void print_event(const sp_event *e, uint8_t transport)
 {
 	char ts[SP_TIMESTAMP_LEN];
+	/* upstream's form: 2021-11-23 20:13:36.427515810 */
 	/* one fwrite per event keeps concurrent listeners' output whole */
 	char *buf = NULL;
 	size_t len = 0;
@@ -134,7 +141,8 @@ static void print_event(const sp_event *e, uint8_t transport)
 		return;
 	fprintf(f, "\nBad Actor is:\nEvent Timestamp: %s\nSIP Message: %.*s\n\nSource IP: %s\n"
 		   "Called Number: %s\nSIP Method: %s\nTransport Type: %s\nUser Agent: %s\n",
-		sp_timestamp_format(e->ts_ns, ts), (int)e->raw_len, e->raw, e->src_ip, e->to_user,
+		(sp_timestamp_format(e->ts_ns, ts), ts[10] = ' ', ts[29] = '\0', ts), (int)e->raw_len,
+		e->raw, e->src_ip, e->to_user,
 		e->method, sp_transport_name(transport), e->user_agent);
 	fclose(f);
 	fwrite(buf, 1, len, stdout);

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <gnutls/crypto.h>
 #include <gnutls/x509.h>
 #include <netinet/in.h>
@@ -62,6 +63,7 @@ struct sp_listeners {
 	bool stream_started;
 	struct conn *conns; /* open connections */
 	unsigned nconns;
+	bool stopped;
 };
 
 struct sp_listen_counters *sp_listeners_counters(sp_listeners *l)
@@ -162,7 +164,7 @@ int sp_listeners_bind(sp_listeners **out, sp_honeypot *hp, const struct sp_liste
 			rc = bind_one(l, a, opt->tls_port, SOCK_TLS);
 	}
 	if (rc) {
-		sp_listeners_stop(l);
+		sp_listeners_free(l);
 		return rc;
 	}
 	*out = l;
@@ -413,34 +415,42 @@ static void stream_reply(void *ctx, const char *buf, size_t len)
 		send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
-/* Content-Length (or its compact form "l") of a header block; -1 if bad. */
+/* Content-Length (or its compact form "l") of a header block, 0 when
+ * absent; -1 when a value is not digits (then the stream cannot be framed).
+ * The buffer is not NUL-terminated: every read stays inside h[0..hlen). */
 static long content_length(const char *h, size_t hlen)
 {
 	long cl = 0;
-	for (const char *p = h; p < h + hlen;) {
-		const char *eol = memchr(p, '\n', (size_t)(h + hlen - p));
-		size_t n = eol ? (size_t)(eol - p) : (size_t)(h + hlen - p);
+	for (const char *p = h, *end = h + hlen; p < end;) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *le = eol ? eol : end; /* this line is [p, le) */
 		const char *v = NULL;
-		if (n > 15 && strncasecmp(p, "content-length", 14) == 0)
+		if (le - p > 14 && strncasecmp(p, "content-length", 14) == 0)
 			v = p + 14;
-		else if (n > 1 && (p[0] == 'l' || p[0] == 'L') && (p[1] == ':' || p[1] == ' ' || p[1] == '\t'))
+		else if (le - p > 1 && (p[0] == 'l' || p[0] == 'L') &&
+			 (p[1] == ':' || p[1] == ' ' || p[1] == '\t'))
 			v = p + 1;
 		if (v) {
-			while (v < p + n && (*v == ' ' || *v == '\t'))
+			while (v < le && (*v == ' ' || *v == '\t'))
 				v++;
-			if (v < p + n && *v == ':') {
-				v++;
-				while (v < p + n && (*v == ' ' || *v == '\t'))
-					v++;
-				char *end;
-				errno = 0;
-				long x = strtol(v, &end, 10);
-				if (end == v || errno || x < 0)
+			if (v < le && *v == ':') {
+				long x = 0;
+				int digits = 0;
+				for (v++; v < le && (*v == ' ' || *v == '\t'); v++)
+					;
+				for (; v < le && *v >= '0' && *v <= '9'; v++, digits++) {
+					if (x > (LONG_MAX - 9) / 10)
+						return -1;
+					x = x * 10 + (*v - '0');
+				}
+				for (; v < le && (*v == ' ' || *v == '\t' || *v == '\r'); v++)
+					;
+				if (!digits || v != le)
 					return -1;
 				cl = x;
 			}
 		}
-		p += n + 1;
+		p = le + 1;
 	}
 	return cl;
 }
@@ -639,7 +649,7 @@ int sp_listeners_run(sp_listeners *l)
 
 void sp_listeners_stop(sp_listeners *l)
 {
-	if (!l)
+	if (!l || l->stopped)
 		return;
 	uint64_t one = 1;
 	if (write(l->stop_fd, &one, sizeof(one)) < 0)
@@ -654,6 +664,12 @@ void sp_listeners_stop(sp_listeners *l)
 	if (l->epfd >= 0)
 		close(l->epfd);
 	close(l->stop_fd);
+	l->stopped = true;
+}
+
+void sp_listeners_free(sp_listeners *l)
+{
+	sp_listeners_stop(l);
 	free(l);
 }
 

@@ -40,8 +40,10 @@ struct sp_listen_counters {
 /* Errors are logged with the address and port concerned. */
 int sp_listeners_bind(sp_listeners **out, sp_honeypot *hp, const struct sp_listen_options *opt);
 int sp_listeners_run(sp_listeners *l);
-/* Stop the threads, close every socket, free l. */
+/* Stop the threads and close every socket; the counters stay readable
+ * until sp_listeners_free() (which stops first if need be). */
 void sp_listeners_stop(sp_listeners *l);
+void sp_listeners_free(sp_listeners *l);
 struct sp_listen_counters *sp_listeners_counters(sp_listeners *l);
 
 /* TLS credentials from cert and key files, or, when both are NULL, from

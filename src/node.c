@@ -42,6 +42,7 @@ struct node {
 	sp_honeypot *hp;
 	sp_listeners *ls;
 	sp_events_out *out;
+	gnutls_certificate_credentials_t tls_cred;
 	/* counters already written to the store (writer thread only) */
 	uint64_t saved[16];
 };
@@ -125,14 +126,14 @@ static int drop_privileges(const char *user)
 static int start_honeypot(struct node *n)
 {
 	struct sp_config *cfg = &n->cfg;
-	gnutls_certificate_credentials_t cred = NULL;
 	int rc;
 
 	if (cfg->sip_disable || (!cfg->sip_udp && !cfg->sip_tcp && !cfg->sip_tls)) {
 		log_info("SIP is off: this node only keeps the store");
 		return 0;
 	}
-	if (cfg->sip_tls && (rc = sp_tls_credentials(cfg->tls_cert, cfg->tls_key, cfg->data_dir, &cred)))
+	if (cfg->sip_tls &&
+	    (rc = sp_tls_credentials(cfg->tls_cert, cfg->tls_key, cfg->data_dir, &n->tls_cred)))
 		return rc;
 	struct sp_honeypot_options ho = {
 		.responsive = cfg->sip_responsive,
@@ -151,7 +152,7 @@ static int start_honeypot(struct node *n)
 		.udp = cfg->sip_udp,
 		.tcp = cfg->sip_tcp,
 		.tls = cfg->sip_tls,
-		.tls_cred = cred,
+		.tls_cred = n->tls_cred,
 		.max_conns = (unsigned)cfg->sip_max_conns,
 		.max_conns_per_source = (unsigned)cfg->sip_max_conns_per_source,
 		.idle_timeout_ns = cfg->sip_idle_timeout_ns,
@@ -274,9 +275,12 @@ int cmd_run(int argc, char **argv)
 	}
 	status = SP_EXIT_OK;
 out:
-	sp_listeners_stop(n.ls); /* no new events */
+	sp_listeners_stop(n.ls); /* no new events; their counters stay readable */
 	if (n.w)
-		sp_writer_stop(n.w); /* commits and folds what is queued */
+		sp_writer_stop(n.w); /* commits and folds what is queued, saves the counters */
+	sp_listeners_free(n.ls);
+	if (n.tls_cred)
+		gnutls_certificate_free_credentials(n.tls_cred);
 	sp_honeypot_free(n.hp);
 	sp_events_out_close(n.out);
 	sp_store_close(n.st);

@@ -26,6 +26,7 @@ struct sp_writer {
 	uint64_t last_fold_ns;  /* monotonic */
 	uint64_t fold_gap_ns;   /* least time between folds: grows with their cost */
 	uint64_t txn_begin_ns;
+	uint64_t last_commit_ns;
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
 	struct sp_writer_stats stats;
@@ -104,9 +105,11 @@ static int commit_batch(sp_writer *w, size_t n)
 		sp_wtxn_abort(tx);
 		return rc;
 	}
-	bool folding = fold || n == 0;
+	bool folding = fold || (n == 0 && sp_store_pending(w->st));
 	uint64_t start = sp_mono_ns();
 	rc = sp_wtxn_commit(tx);
+	if (rc == 0)
+		w->last_commit_ns = sp_mono_ns();
 	if (rc == 0 && folding) {
 		/* a fold under a flood rewrites many aggregates: keep folding to
 		 * about a tenth of the writer's time, so the lag grows instead */
@@ -190,7 +193,10 @@ static void *writer_main(void *arg)
 		}
 		if (w->len == 0 && w->stopping) {
 			pthread_mutex_unlock(&w->lock);
-			idle_fold(w); /* the last fold before the store closes */
+			/* the last fold, and the caller's counters, before the store closes */
+			int rc = commit_batch(w, 0);
+			if (rc)
+				report_error(w, rc, 0);
 			break;
 		}
 		while (n < w->opt.batch_max && w->len > 0) {
@@ -228,8 +234,15 @@ static void *writer_main(void *arg)
 			pthread_cond_broadcast(&w->settled);
 			pthread_mutex_unlock(&w->lock);
 		}
-		if (n == 0)
+		if (n == 0) {
 			idle_fold(w);
+			/* idle: the caller's counters still reach the store */
+			if (w->opt.collect && sp_mono_ns() - w->last_commit_ns >= 10 * SP_NS_PER_SEC) {
+				int rc = commit_batch(w, 0);
+				if (rc)
+					report_error(w, rc, 0);
+			}
+		}
 		if (sp_mono_ns() >= next_sweep) {
 			sweep(w);
 			next_sweep = sp_mono_ns() + w->opt.sweep_interval_ns;

@@ -226,6 +226,15 @@ start_node() {
 stop_node() {
 	t0=$(now_ms)
 	kill -TERM "$node_pid"
+	i=0
+	while kill -0 "$node_pid" 2>/dev/null && [ $i -lt 3000 ]; do # 60 s at most
+		sleep 0.02
+		i=$((i + 1))
+	done
+	if kill -0 "$node_pid" 2>/dev/null; then
+		echo "bench_sip: the node did not stop within 60 s of SIGTERM: killed" >&2
+		kill -KILL "$node_pid" 2>/dev/null || true
+	fi
 	rc=0
 	wait "$node_pid" || rc=$?
 	stop_ms=$(($(now_ms) - t0))

@@ -11,7 +11,10 @@
  *                   [--concurrency C] [--sources M] [--reply-wait MS] [--stall-ms MS]
  *   sip_flood tls   --target 127.0.0.1:PORT --rate N --seconds S   (same options)
  *                   [--tls-priority STRING]  (default NORMAL:-GROUP-ALL:+GROUP-X25519)
- *   common: [--seed N] [--connect-timeout MS]
+ *   common: [--seed N] [--connect-timeout MS] [--numbers N]
+ *     --numbers N: the called numbers' varying digits take N values (default
+ *     10^7: nearly every INVITE calls a new number; a small N is a scanner
+ *     that tries a few numbers again and again)
  *
  * udp: INVITEs with SDP (800..1200 bytes; varied called numbers, Call-IDs,
  *   branches, tags, user agents) paced at N a second with sendmmsg batches
@@ -74,7 +77,7 @@ enum mode { MODE_UDP, MODE_BURST, MODE_TCP, MODE_TLS };
 struct opts {
 	enum mode mode;
 	struct sockaddr_in target;
-	unsigned long rate, seconds, count;
+	unsigned long rate, seconds, count, numbers;
 	unsigned sockets, batch, sources, concurrency;
 	unsigned reply_wait_ms, connect_timeout_ms, stall_ms;
 	const char *tls_priority;
@@ -398,15 +401,17 @@ static void put_dec(char *p, size_t width, uint64_t v)
 		p[i] = (char)('0' + v % 10);
 }
 
-/* Message seq: fresh Call-ID, branch, tag and called number. */
-static const struct msg *next_message(struct msg *pool, uint64_t seed, uint64_t seq)
+/* Message seq: fresh Call-ID, branch, tag and called number (one of
+ * `numbers` digit strings per template prefix; 0: any of 10^NUM_DIGITS). */
+static const struct msg *next_message(struct msg *pool, uint64_t seed, uint64_t numbers,
+				      uint64_t seq)
 {
 	struct msg *m = &pool[seq % POOL];
 	uint64_t h = mix64(seed ^ (seq * UINT64_C(0xd1b54a32d192ed03)));
 	put_hex(m->buf + m->callid_off, 16, h);
 	put_hex(m->buf + m->branch_off, 16, mix64(h));
 	put_hex(m->buf + m->tag_off, 8, h >> 32);
-	uint64_t num = mix64(h ^ 0x5bd1e995u) % 10000000u;
+	uint64_t num = mix64(h ^ 0x5bd1e995u) % (numbers ? numbers : 10000000u);
 	put_dec(m->buf + m->num_off[0], NUM_DIGITS, num);
 	put_dec(m->buf + m->num_off[1], NUM_DIGITS, num);
 	return m;
@@ -461,6 +466,7 @@ static int run_udp(const struct opts *o)
 	       o->sources <= 1 ? "127.0.0.1" : "127.0.0.2 ..",
 	       o->sources <= 1 ? "" : " spread");
 	printf("batch: %u datagrams per sendmmsg\n", batch);
+	printf("numbers: %lu distinct digit strings per number prefix\n", o->numbers ? o->numbers : 10000000UL);
 	if (burst)
 		printf("count_target: %" PRIu64 " datagrams\n", total);
 	else
@@ -493,7 +499,7 @@ static int run_udp(const struct opts *o)
 		while (seq < due) {
 			unsigned n = (unsigned)(due - seq < batch ? due - seq : batch);
 			for (unsigned i = 0; i < n; i++) {
-				const struct msg *m = next_message(pool, o->seed, seq + i);
+				const struct msg *m = next_message(pool, o->seed, o->numbers, seq + i);
 				iov[i] = (struct iovec){ (void *)m->buf, m->len };
 				mm[i].msg_hdr = (struct msghdr){ .msg_iov = &iov[i], .msg_iovlen = 1 };
 				mm[i].msg_len = 0;
@@ -688,7 +694,7 @@ static void start_send(struct tctx *t, struct tconn *c, uint64_t now)
 {
 	if (c->st != C_SENDING) {
 		c->st = C_SENDING;
-		c->m = next_message(t->pool, t->o->seed, t->seq++);
+		c->m = next_message(t->pool, t->o->seed, t->o->numbers, t->seq++);
 		c->off = 0;
 		c->deadline = now + (uint64_t)t->o->connect_timeout_ms * NS_PER_MS;
 	}
@@ -1028,7 +1034,7 @@ static void usage(FILE *f)
 	      "       sip_flood tcp   --target 127.0.0.1:PORT --rate N --seconds S"
 	      " [--concurrency C] [--sources M] [--reply-wait MS] [--stall-ms MS]\n"
 	      "       sip_flood tls   (as tcp) [--tls-priority STRING]\n"
-	      "       common: [--seed N] [--connect-timeout MS]\n"
+	      "       common: [--seed N] [--connect-timeout MS] [--numbers N]\n"
 	      "Targets must be loopback (127.0.0.0/8).\n",
 	      f);
 }
@@ -1047,6 +1053,7 @@ int main(int argc, char **argv)
 		{ "reply-wait", required_argument, NULL, 'w' },
 		{ "connect-timeout", required_argument, NULL, 'T' },
 		{ "seed", required_argument, NULL, 'S' },
+		{ "numbers", required_argument, NULL, 'N' },
 		{ "stall-ms", required_argument, NULL, 'L' },
 		{ "tls-priority", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
@@ -1107,6 +1114,7 @@ int main(int argc, char **argv)
 			break;
 		case 'S': o.seed = parse_ulong("seed", optarg, 0, ULONG_MAX); break;
 		case 'P': o.tls_priority = optarg; break;
+		case 'N': o.numbers = parse_ulong("numbers", optarg, 1, 10000000); break;
 		case 'L': o.stall_ms = (unsigned)parse_ulong("stall-ms", optarg, 1, 60000); break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
