@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <linux/sock_diag.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -112,9 +113,15 @@ static int bind_one(sp_listeners *l, const char *addr, uint16_t port, enum sock_
 			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 		else
 			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
-		int rb = (int)l->opt.udp_rcvbuf;
+		int rb = (int)l->opt.udp_rcvbuf, got = 0;
+		socklen_t gl = sizeof(got);
 		if (rb > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) != 0)
 			setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rb, sizeof(rb)); /* capped by rmem_max */
+		if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &got, &gl) == 0 && got < rb)
+			log_warn("UDP receive buffer on %s is %d KiB, not the %d KiB asked (raise "
+				 "net.core.rmem_max, or start as root): bursts may be dropped by the kernel",
+				 addr, got / 1024, rb / 1024);
+
 	}
 	if (bind(fd, (struct sockaddr *)&ss, sl) != 0)
 		goto fail;
@@ -240,6 +247,23 @@ static void udp_dst(struct msghdr *mh, int family, uint16_t port, struct sockadd
 	(void)family;
 }
 
+/* Datagrams the kernel dropped on this socket because its receive buffer
+ * was full (SO_MEMINFO, SK_MEMINFO_DROPS): losses we could not see. */
+static void udp_count_kernel_drops(sp_listeners *l, int fd, uint32_t *seen)
+{
+	uint32_t mem[SK_MEMINFO_VARS];
+	socklen_t len = sizeof(mem);
+	if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, mem, &len) != 0 ||
+	    len < sizeof(uint32_t) * (SK_MEMINFO_DROPS + 1))
+		return;
+	uint32_t drops = mem[SK_MEMINFO_DROPS];
+	if (drops != *seen) {
+		atomic_fetch_add_explicit(&l->ctr.udp_dropped_kernel, (uint32_t)(drops - *seen),
+					  memory_order_relaxed);
+		*seen = drops;
+	}
+}
+
 static void *udp_main(void *arg)
 {
 	struct lsock *s = arg;
@@ -247,11 +271,13 @@ static void *udp_main(void *arg)
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
 	struct sockaddr_storage from[UDP_BATCH];
-	char (*ctl)[256] = malloc(UDP_BATCH * 256);
+	char (*ctl)[256] = malloc(UDP_BATCH * 256); /* pktinfo and overflow count */
 	char *bufs = malloc((size_t)UDP_BATCH * (UDP_BUF + 1));
 	struct sockaddr_storage local;
 	socklen_t ll = sizeof(local);
 	uint16_t port = 0;
+	uint32_t kernel_dropped = 0;
+	uint64_t drops_checked_ns = 0;
 
 	getsockname(s->fd, (struct sockaddr *)&local, &ll);
 	port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)(void *)&local)->sin_port
@@ -269,6 +295,10 @@ static void *udp_main(void *arg)
 		}
 		if (pfd[1].revents)
 			break;
+		if (sp_mono_ns() - drops_checked_ns > SP_NS_PER_SEC / 10) {
+			udp_count_kernel_drops(l, s->fd, &kernel_dropped);
+			drops_checked_ns = sp_mono_ns();
+		}
 		for (;;) { /* drain the socket in batches */
 			for (int i = 0; i < UDP_BATCH; i++) {
 				iov[i].iov_base = bufs + (size_t)i * (UDP_BUF + 1);
@@ -300,6 +330,7 @@ static void *udp_main(void *arg)
 				break;
 		}
 	}
+	udp_count_kernel_drops(l, s->fd, &kernel_dropped);
 out:
 	free(ctl);
 	free(bufs);

@@ -34,7 +34,7 @@ struct sp_listen_options {
 
 struct sp_listen_counters {
 	_Atomic uint64_t conns_accepted, conns_refused, conns_timed_out, oversized_closed,
-		tls_failed, udp_truncated;
+		tls_failed, udp_truncated, udp_dropped_kernel;
 };
 
 /* Errors are logged with the address and port concerned. */

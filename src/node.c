@@ -44,7 +44,7 @@ struct node {
 	sp_events_out *out;
 	gnutls_certificate_credentials_t tls_cred;
 	/* counters already written to the store (writer thread only) */
-	uint64_t saved[16];
+	uint64_t saved[20];
 };
 
 /* Parts of the node that later work adds; say so rather than pretend. */
@@ -83,6 +83,7 @@ static void collect(sp_wtxn *tx, void *ud)
 		{ "tcp_connections_timed_out", l ? &l->conns_timed_out : NULL },
 		{ "tls_handshakes_failed", l ? &l->tls_failed : NULL },
 		{ "udp_truncated", l ? &l->udp_truncated : NULL },
+		{ "udp_dropped_kernel", l ? &l->udp_dropped_kernel : NULL },
 	};
 	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		if (!c[i].v)
@@ -179,11 +180,13 @@ static void log_losses(struct node *n, uint64_t *last_dropped, uint64_t *last_ba
 {
 	struct sp_writer_stats ws;
 	sp_writer_get_stats(n->w, &ws);
-	uint64_t dropped = ws.dropped_queue_full + ws.dropped_store;
+	uint64_t kernel = n->ls ? atomic_load(&sp_listeners_counters(n->ls)->udp_dropped_kernel) : 0;
+	uint64_t dropped = ws.dropped_queue_full + ws.dropped_store + kernel;
 	uint64_t bad = n->hp ? atomic_load(&sp_honeypot_counters(n->hp)->parse_errors) : 0;
 	if (dropped != *last_dropped)
-		log_warn("%llu events dropped in the last 10 s (queue full %llu, store %llu in all)",
-			 (unsigned long long)(dropped - *last_dropped),
+		log_warn("%llu events dropped in the last 10 s (in all: UDP buffer full %llu, "
+			 "queue full %llu, store %llu)",
+			 (unsigned long long)(dropped - *last_dropped), (unsigned long long)kernel,
 			 (unsigned long long)ws.dropped_queue_full, (unsigned long long)ws.dropped_store);
 	if (bad != *last_bad)
 		log_info("%llu messages that are not SIP in the last 10 s",

@@ -5,14 +5,14 @@
 # loopback, inside a private network namespace (unshare -n: nothing leaves
 # the machine, port 5060 is free), and reads what the node recorded.
 #
-#   tools/bench/bench_sip.sh                # full run, about 4 minutes
+#   tools/bench/bench_sip.sh                # full run, about 2.5 minutes
 #   tools/bench/bench_sip.sh --quick        # smoke: 2 s steps, fewer rates
 #   tools/bench/bench_sip.sh --perf DIR     # also: perf record the UDP listener
 #                                           # and writer threads in a 100k/s flood
 #
 # Steps (each on a fresh node with a fresh data dir in a temp dir, removed
-# at the end; SIP on 127.0.0.1:5060, --no-share, the default --sync full
-# and --queue-size):
+# at the end; SIP on 127.0.0.1:5060, --no-share, the default --sync and
+# queue limits):
 #   1. UDP INVITE floods at 10k..200k/s for 10 s each, passive mode;
 #   2. a burst of 10,000 datagrams sent as fast as possible, passive mode;
 #   3. TCP: 2,000 connections/s for 10 s, one INVITE each, responsive (-r);
@@ -88,7 +88,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP PIPE
 
 die() {
 	echo "bench_sip: $*" >&2
@@ -307,6 +307,7 @@ flood() {
 	busy_pct=$(calc 'printf "%.0f", (c - a) / (d - b) * 100 * e' "$1" "$2" "$3" "$4")
 	gen_pct=$(fval generator_cpu "$out")
 	kthr_pct=$(calc "$pct" "$kk0" "$kt1" "$hz" "$flood_ms")
+	[ "$kthr_pct" -ge 0 ] || kthr_pct=0 # a worker that exited takes its ticks along
 	other_pct=$(calc 'x = a - b - c - d; if (x < 0) x = 0; printf "%.0f", x' "$busy_pct" "$cpu_pct" "$gen_pct" "$kthr_pct")
 	machine_line="machine busy $busy_pct% of $((ncpu * 100))% (node $cpu_pct, generator $gen_pct, kernel threads $kthr_pct, other processes $other_pct)"
 }
@@ -372,7 +373,10 @@ model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "machine: $(nproc) CPUs (nproc), ${model:-unknown CPU}, kernel $(uname -r), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM, temp dir on $(stat -f -c %T "$work")"
 echo "note: the load generator and the node share these $(nproc) CPUs"
 echo "node: $sp ($($sp version 2>/dev/null | head -n 1))"
-echo "settings: SIP on 127.0.0.1:$port (TLS $tls_port) in a private network namespace, --no-share, --sync full and --queue-size 65536 (defaults); UDP and burst passive, TCP and TLS responsive (-r)"
+defaults=$("$sp" help run 2>/dev/null |
+	sed -n 's/^ *\(--\(sync\|queue-size\|queue-memory\|batch-size\|sip-max-connections\)\) .*\[\([^]]*\)\].*/\1 \3/p' |
+	tr '\n' ' ' | sed 's/ $//')
+echo "settings: SIP on 127.0.0.1:$port (TLS $tls_port) in a private network namespace, --no-share; defaults: ${defaults:-?}; UDP and burst passive, TCP and TLS responsive (-r)"
 echo "memory: MiB = 1024 KiB; RSS is VmRSS (anon = RssAnon; the rest is mostly the store's mapped pages)"
 
 # other load makes every figure low: say so
@@ -418,6 +422,11 @@ echo "== UDP: INVITE floods, ${udp_secs} s per rate, passive mode"
 for rate in $udp_rates; do
 	start_node "udp-$rate"
 	idle_mem
+	if [ -z "${rcvbuf_said:-}" ]; then # what SO_RCVBUFFORCE got (rmem_max caps it without root)
+		rb=$(ss -uamn 2>/dev/null | sed -n 's/.*skmem:(r[0-9]*,rb\([0-9]*\),.*/\1/p' | head -n 1)
+		echo "node UDP receive buffer: $(calc 'printf "%.0f", a / 1048576' "${rb:-0}") MiB (kernel accounting: about $(calc 'printf "%.0f", a / 1700' "${rb:-0}") datagrams of 1 kB)"
+		rcvbuf_said=1
+	fi
 	k0=$(snmp_udp RcvbufErrors)
 	seed=$((seed + 1))
 	f="$work/udp-$rate.out"
