@@ -18,6 +18,7 @@ void sp_log_set_level(enum sp_log_level level) { log_level = level; }
 enum sp_log_level sp_log_get_level(void) { return (enum sp_log_level)log_level; }
 void sp_log_set_timestamps(bool on) { log_timestamps = on; }
 
+__attribute__((format(printf, 3, 0)))
 static void log_vwrite(enum sp_log_level level, const char *suffix, const char *fmt, va_list ap)
 {
 	char line[2048];
