@@ -40,7 +40,8 @@ PY
 
 expect_exit 0 "crowdsec" -- sp export --format crowdsec
 expect_contains "$OUT" "duration,scope,value" "crowdsec header"
-echo "$OUT" | tail -n +2 | grep -Eqv '^[0-9]+s,Ip,[0-9a-f:.]+$' && fail "crowdsec rows malformed" || pass "crowdsec rows: duration,Ip,address"
+ROWS=$(tail -n +2 <<<"$OUT")
+grep -Eqv '^[0-9]+s,Ip,[0-9a-f:.]+$' <<<"$ROWS" && fail "crowdsec rows malformed" || pass "crowdsec rows: duration,Ip,address"
 
 expect_exit 0 "nft" -- sp export --format nft --output "$TMP/bl.nft"
 if [ "$(id -u)" = 0 ] && command -v nft >/dev/null && unshare -n true 2>/dev/null; then
@@ -49,7 +50,7 @@ if [ "$(id -u)" = 0 ] && command -v nft >/dev/null && unshare -n true 2>/dev/nul
 	expect_exit 0 "nft -f loads it (twice)" -- unshare -n sh -c "nft -f '$TMP/bl.nft' && nft -f '$TMP/bl.nft' && nft list set inet sentrypeer sentrypeer_v4 && nft list set inet sentrypeer sentrypeer_v6"
 	expect_contains "$OUT" "203.0.113.5 timeout" "v4 set holds the address with a timeout"
 	expect_contains "$OUT" "2001:db8::5 timeout" "v6 set holds the address"
-	printf '%s' "$OUT" | grep -q '10.0.0.8' && fail "private address in nft set" || pass "no private address in nft set"
+	grep -q '10.0.0.8' <<<"$OUT" && fail "private address in nft set" || pass "no private address in nft set"
 else
 	skip "nft -c needs root, nft and unshare"
 fi

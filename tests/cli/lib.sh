@@ -38,7 +38,9 @@ expect_exit() {
 }
 
 expect_contains() { # HAYSTACK NEEDLE DESCRIPTION
-	if printf '%s' "$1" | grep -qF -- "$2"; then pass "$3"; else fail "$3: '${1:0:400}' lacks '$2'"; fi
+	# a here-string, not a pipe: grep -q exits at the first match, and under
+	# pipefail the writer's SIGPIPE would turn a match into a failure
+	if grep -qF -- "$2" <<<"$1"; then pass "$3"; else fail "$3: '${1:0:400}' lacks '$2'"; fi
 }
 
 expect_eq() { # GOT WANT DESCRIPTION
