@@ -3,15 +3,6 @@
 # cleanly on SIGTERM and SIGINT.
 . "$(dirname "$0")/lib.sh"
 
-wait_for() { # FILE TEXT SECONDS
-	local i
-	for ((i = 0; i < $3 * 10; i++)); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # SIP on loopback, on ports the kernel picks: no clash with anything
 SIPARGS=(--sip-address 127.0.0.1 --sip-port 0 --sip-tls-port 0)
 
@@ -20,7 +11,7 @@ start_node() { # LOG ARGS...
 	shift
 	"$SENTRYPEER" "$@" "${SIPARGS[@]}" >"$log" 2>&1 &
 	NODE=$!
-	wait_for "$log" "running" 10 && pass "node started ($*)" || fail "node did not start: $(cat "$log")"
+	wait_file_has "$log" "running" 10 && pass "node started ($*)" || fail "node did not start: $(cat "$log")"
 }
 
 stop_node() { # SIGNAL LOG

@@ -49,6 +49,15 @@ expect_eq() { # GOT WANT DESCRIPTION
 
 skip() { echo "SKIP - $*"; }
 
+wait_file_has() { # FILE TEXT SECONDS: poll until FILE contains TEXT
+	local i
+	for ((i = 0; i < $3 * 10; i++)); do
+		grep -qF -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
 finish() {
 	echo "$PASSES passed, $FAILS failed"
 	[ "$FAILS" -eq 0 ]

@@ -41,15 +41,6 @@ NODE_PID=
 NODE_DIR=
 NODE_LOG=
 
-wait_file_has() { # FILE TEXT SECONDS
-	local i
-	for ((i = 0; i < $3 * 10; i++)); do
-		grep -qF -- "$2" "$1" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	return 1
-}
-
 # start_node NAME ARGS...: sentrypeer run with data directory $TMP/NAME,
 # output in $TMP/NAME.log; waits until the SIP listeners run.
 start_node() {

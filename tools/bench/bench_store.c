@@ -97,13 +97,6 @@ __attribute__((format(printf, 1, 2), noreturn)) static void die(const char *fmt,
 	exit(2);
 }
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * SP_NS_PER_SEC + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t cpu_ns(clockid_t id)
 {
 	struct timespec ts;
@@ -540,7 +533,7 @@ static void price_generator(struct workload *w)
 	uint64_t n = GEN_SAMPLE, bytes = 0, enc = 0;
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = sp_mono_ns();
 	for (uint64_t i = 0; i < n; i++) {
 		sp_event *e = make_event(w, i, raw, RAW_CAP);
 		if (!e)
@@ -548,7 +541,7 @@ static void price_generator(struct workload *w)
 		bytes += e->raw_len;
 		free(e);
 	}
-	uint64_t dt = mono_ns() - t0;
+	uint64_t dt = sp_mono_ns() - t0;
 	for (uint64_t i = 0; i < 10000; i++) {
 		sp_event *e = make_event(w, i, raw, RAW_CAP);
 		if (!e)
@@ -599,7 +592,7 @@ static struct ingest_result ingest(const struct bench_opts *o, const struct work
 	bool have_dev = dev_sectors_written(dir, &sec0);
 	struct io io0 = read_io();
 	uint64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), pcpu0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = sp_mono_ns();
 	for (uint64_t i = 0; i < o->events; i++) {
 		if (i % 65536 == 0) { /* VmHWM mixes in the mapped file: sample anon memory */
 			struct mem m = read_mem();
@@ -629,12 +622,12 @@ static struct ingest_result ingest(const struct bench_opts *o, const struct work
 		}
 		r.submitted_ok++;
 	}
-	uint64_t t_sub = mono_ns();
+	uint64_t t_sub = sp_mono_ns();
 	struct mem m_end = read_mem(); /* the queue is at its fullest about now */
 	if (m_end.anon > anon_peak)
 		anon_peak = m_end.anon;
 	sp_writer_flush(wr);
-	uint64_t t1 = mono_ns();
+	uint64_t t1 = sp_mono_ns();
 	uint64_t pcpu = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - pcpu0;
 	uint64_t cpu = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
 	struct io io1 = read_io();
@@ -752,7 +745,7 @@ static struct probe *make_probes(const struct bench_opts *o, const struct worklo
 static double lookup_pass(sp_store *ro, const struct probe *p, size_t n, sp_agg *a,
 			  uint64_t *lat_l, size_t *nl, uint64_t *lat_u, size_t *nu)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = sp_mono_ns();
 	*nl = *nu = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct timespec s, e;
@@ -773,7 +766,7 @@ static double lookup_pass(sp_store *ro, const struct probe *p, size_t n, sp_agg 
 			lat_u[(*nu)++] = d;
 		}
 	}
-	return (double)(mono_ns() - t0) / 1e9;
+	return (double)(sp_mono_ns() - t0) / 1e9;
 }
 
 static void lookups(const struct bench_opts *o, const struct workload *w, sp_store *ro)
@@ -819,7 +812,7 @@ static int run_cli(const char *cli, char *const argv[], uint64_t *ns)
 	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	posix_spawn_file_actions_adddup2(&fa, 1, 2);
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = sp_mono_ns();
 	rc = posix_spawn(&pid, cli, &fa, NULL, argv, environ);
 	posix_spawn_file_actions_destroy(&fa);
 	if (rc != 0)
@@ -827,7 +820,7 @@ static int run_cli(const char *cli, char *const argv[], uint64_t *ns)
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			die("waitpid: %s", strerror(errno));
-	*ns = mono_ns() - t0;
+	*ns = sp_mono_ns() - t0;
 	if (!WIFEXITED(status)) {
 		size_t last = 0;
 		while (argv[last + 1])
@@ -923,9 +916,9 @@ static void exports(sp_store *ro)
 		if (!f)
 			die("/dev/null: %s", strerror(errno));
 		setvbuf(f, buf, _IOFBF, sizeof(buf));
-		uint64_t t0 = mono_ns();
+		uint64_t t0 = sp_mono_ns();
 		int rc = sp_export(ro, &eo, f, &es);
-		uint64_t dt = mono_ns() - t0;
+		uint64_t dt = sp_mono_ns() - t0;
 		fclose(f);
 		if (rc)
 			die("export %s: %s", runs[i].name, sp_strerror(rc));
