@@ -67,21 +67,45 @@ struct sp_honeypot_counters *sp_honeypot_counters(sp_honeypot *hp)
 	return &hp->ctr;
 }
 
+static size_t format_ipv4(const uint8_t b[4], char *out)
+{
+	size_t o = 0;
+	for (int i = 0; i < 4; i++) {
+		unsigned v = b[i];
+		if (i)
+			out[o++] = '.';
+		if (v >= 100)
+			out[o++] = (char)('0' + v / 100);
+		if (v >= 10)
+			out[o++] = (char)('0' + v / 10 % 10);
+		out[o++] = (char)('0' + v % 10);
+	}
+	out[o] = '\0';
+	return o;
+}
+
+/* The store's key form without a parse and reformat on the hot path:
+ * dotted quad for IPv4 (and IPv4-mapped IPv6), inet_ntop's RFC 5952 text
+ * for IPv6. */
 void sp_sockaddr_text(const struct sockaddr *sa, char *ip, size_t len, uint16_t *port)
 {
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	char buf[INET6_ADDRSTRLEN] = "";
 	*port = 0;
 	if (sa && sa->sa_family == AF_INET) {
 		const struct sockaddr_in *s4 = (const void *)sa;
-		inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof(buf));
+		format_ipv4((const uint8_t *)&s4->sin_addr, buf);
 		*port = ntohs(s4->sin_port);
 	} else if (sa && sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *s6 = (const void *)sa;
-		inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof(buf));
+		const uint8_t *b = s6->sin6_addr.s6_addr;
+		if (memcmp(b, mapped, sizeof(mapped)) == 0)
+			format_ipv4(b + 12, buf);
+		else
+			inet_ntop(AF_INET6, b, buf, sizeof(buf));
 		*port = ntohs(s6->sin6_port);
 	}
-	if (sp_ip_normalize(buf, ip, NULL) != 0 || strlen(ip) >= len)
-		snprintf(ip, len, "%s", buf);
+	snprintf(ip, len, "%s", buf);
 }
 
 /* Raw 16-byte form of the source for the rate limiter. */

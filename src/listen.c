@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define MAX_SOCKETS 32
-#define UDP_BATCH 16
+#define UDP_BATCH 32
 #define UDP_BUF 65536 /* the largest UDP payload fits: nothing is truncated */
 
 enum sock_kind { SOCK_UDP, SOCK_TCP, SOCK_TLS };

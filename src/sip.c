@@ -155,11 +155,12 @@ static bool is_token(const char *s)
 
 static size_t count_separators(const char *buf, size_t len)
 {
+	/* 1: always a separator; 2: CR, one unless LF follows */
+	static const uint8_t kind[256] = { ['\n'] = 1, [','] = 1, [';'] = 1, ['&'] = 1, ['\r'] = 2 };
 	size_t n = 0;
 	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
-		if (c == '\n' || c == ',' || c == ';' || c == '&' ||
-		    (c == '\r' && (i + 1 == len || buf[i + 1] != '\n')))
+		uint8_t k = kind[(unsigned char)buf[i]];
+		if (k == 1 || (k == 2 && (i + 1 == len || buf[i + 1] != '\n')))
 			n++;
 	}
 	return n;

@@ -10,6 +10,9 @@
 
 #include "sp_error.h"
 #include "sp_key.h"
+#include "honeypot.h"
+
+#include <netinet/in.h>
 
 static void ip_ok(const char *in, const char *want, int family)
 {
@@ -113,12 +116,45 @@ static void test_scope(void **state)
 	assert_false(sp_ip_scope_is_shareable(SP_SCOPE_PRIVATE));
 }
 
+/* Listener addresses become store keys without a parse: the same text as
+ * sp_ip_normalize() gives. */
+static void test_sockaddr_text(void **state)
+{
+	const char *cases[][2] = { { "203.0.113.5", "203.0.113.5" }, { "0.0.0.0", "0.0.0.0" },
+				   { "255.255.255.255", "255.255.255.255" },
+				   { "::ffff:10.1.2.3", "10.1.2.3" }, { "2001:DB8:0:0::1", "2001:db8::1" },
+				   { "::1", "::1" }, { "fe80::1:2", "fe80::1:2" } };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct sockaddr_storage ss;
+		char out[SP_KEY_MAX], norm[SP_KEY_MAX];
+		uint16_t port;
+		memset(&ss, 0, sizeof(ss));
+		if (strchr(cases[i][0], ':')) {
+			struct sockaddr_in6 *s6 = (void *)&ss;
+			s6->sin6_family = AF_INET6;
+			s6->sin6_port = htons(5060);
+			assert_int_equal(inet_pton(AF_INET6, cases[i][0], &s6->sin6_addr), 1);
+		} else {
+			struct sockaddr_in *s4 = (void *)&ss;
+			s4->sin_family = AF_INET;
+			s4->sin_port = htons(5061);
+			assert_int_equal(inet_pton(AF_INET, cases[i][0], &s4->sin_addr), 1);
+		}
+		sp_sockaddr_text((struct sockaddr *)&ss, out, sizeof(out), &port);
+		assert_string_equal(out, cases[i][1]);
+		assert_int_equal(sp_ip_normalize(cases[i][0], norm, NULL), 0);
+		assert_string_equal(out, norm);
+		assert_int_equal(port, strchr(cases[i][0], ':') ? 5060 : 5061);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ip_normalize), cmocka_unit_test(test_ip_reject),
 		cmocka_unit_test(test_number_normalize), cmocka_unit_test(test_number_reject),
 		cmocka_unit_test(test_classify), cmocka_unit_test(test_scope),
+		cmocka_unit_test(test_sockaddr_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
