@@ -22,6 +22,7 @@
  * be rebuilt and submitted again. Only ts_ns and the event id (set by
  * sp_event_new) differ between runs.
  */
+#include "bench_util.h"
 #include "export.h"
 #include "sp_error.h"
 #include "sp_key.h"
@@ -119,20 +120,6 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
-/* splitmix64: the one PRNG; state advanced by the golden gamma */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-	return n ? rng_next(s) % n : 0;
-}
-
 /* A bijection on [0, 2^bits): distinct inputs stay distinct. */
 static uint32_t scramble(uint32_t x, unsigned bits)
 {
@@ -146,28 +133,6 @@ static uint32_t scramble(uint32_t x, unsigned bits)
 	x = (x * UINT32_C(0xC2B2AE3D)) & mask;
 	x ^= x >> half;
 	return x;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* nearest rank on a sorted array */
-static uint64_t pct(const uint64_t *sorted, size_t n, double p)
-{
-	if (n == 0)
-		return 0;
-	double r = p / 100.0 * (double)n;
-	size_t k = (size_t)r;
-	if ((double)k < r)
-		k++;
-	if (k == 0)
-		k = 1;
-	if (k > n)
-		k = n;
-	return sorted[k - 1];
 }
 
 static const char *verdict(bool ok) { return ok ? "ok" : "MISSED"; }

@@ -35,6 +35,7 @@
 #define _GNU_SOURCE
 #endif
 
+#include "bench_util.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
@@ -129,46 +130,10 @@ static void *xcalloc(size_t n, size_t size)
 	return p;
 }
 
-/* splitmix64 */
-static uint64_t rng_next(uint64_t *s)
-{
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-static uint64_t rng_below(uint64_t *s, uint64_t n)
-{
-	return n ? rng_next(s) % n : 0;
-}
-
 static uint64_t mix64(uint64_t z)
 {
 	uint64_t s = z;
 	return rng_next(&s);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* nearest rank on a sorted array */
-static uint64_t pct(const uint64_t *sorted, size_t n, double p)
-{
-	if (n == 0)
-		return 0;
-	double r = p / 100.0 * (double)n;
-	size_t k = (size_t)r;
-	if ((double)k < r)
-		k++;
-	if (k == 0)
-		k = 1;
-	if (k > n)
-		k = n;
-	return sorted[k - 1];
 }
 
 static double ms(uint64_t ns) { return (double)ns / 1e6; }
