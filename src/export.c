@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,35 +39,6 @@ struct own_addrs {
 	char (*keys)[SP_KEY_MAX];
 	size_t n;
 };
-
-static void own_addrs_load(struct own_addrs *o)
-{
-	struct ifaddrs *ifa, *i;
-	o->keys = NULL;
-	o->n = 0;
-	if (getifaddrs(&ifa) != 0)
-		return;
-	size_t cap = 0;
-	for (i = ifa; i; i = i->ifa_next)
-		cap++;
-	o->keys = calloc(cap ? cap : 1, sizeof(*o->keys));
-	for (i = ifa; o->keys && i; i = i->ifa_next) {
-		char buf[INET6_ADDRSTRLEN];
-		if (!i->ifa_addr)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, buf,
-				  sizeof(buf));
-		else if (i->ifa_addr->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, buf,
-				  sizeof(buf));
-		else
-			continue;
-		if (sp_ip_normalize(buf, o->keys[o->n], NULL) == 0)
-			o->n++;
-	}
-	freeifaddrs(ifa);
-}
 
 struct ctx {
 	const struct sp_export_options *opt;
@@ -216,7 +186,7 @@ int sp_export(sp_store *st, const struct sp_export_options *opt_in, FILE *out,
 	c.retention = sp_store_retention(st);
 	c.first = true;
 	if (!opt.include_private)
-		own_addrs_load(&c.own);
+		sp_own_addresses(&c.own.keys, &c.own.n);
 
 	bool ips = opt.kind != SP_EXPORT_NUMBER, numbers = opt.kind != SP_EXPORT_IP;
 	switch (opt.format) {
