@@ -32,6 +32,7 @@
 #define TICK_NS (SP_NS_PER_SEC)
 #define KEEPALIVE_NS (570 * SP_NS_PER_SEC) /* inside OpenDHT's 10 minutes */
 #define RETRY_NS (30 * SP_NS_PER_SEC)
+#define PROBE_NS (5 * SP_NS_PER_SEC)
 #define PING_NS (120 * SP_NS_PER_SEC)
 #define CONTACT_FRESH_NS (300 * SP_NS_PER_SEC)
 #define TICK_RECORDS_MAX 2048    /* records published per tick at most */
@@ -170,7 +171,7 @@ struct sp_dht {
 	/* status */
 	_Atomic uint64_t last_contact_mono, last_contact_wall;
 	bool was_connected; /* publisher thread: for the log */
-	uint64_t next_retry_ns, next_ping_ns;
+	uint64_t next_retry_ns, next_ping_ns, next_probe_ns;
 	struct {
 		_Atomic uint64_t puts, puts_ok, puts_failed, put_bytes, gets, gets_ok;
 		_Atomic uint64_t received, accepted, duplicate, own, records, dropped;
@@ -310,7 +311,7 @@ static const struct sp_dht_value *accept_value(sp_dht *d, const dht_value *value
 	}
 	if (dropped)
 		ADD(d->c.rejected[SP_REJ_EXPIRED], dropped);
-	if (memcmp(d->val->reporter, sp_identity_pubkey(d->opt.id), SP_PUBKEY_LEN) == 0) {
+	if (d->opt.id && memcmp(d->val->reporter, sp_identity_pubkey(d->opt.id), SP_PUBKEY_LEN) == 0) {
 		INC(d->c.own);
 		return NULL;
 	}
@@ -889,6 +890,24 @@ static void ping_done_cb(bool ok, void *ud)
 		contact(ud);
 }
 
+/* Not connected: ask for this hour's feed key. Any node answering makes
+ * the get succeed, which is how a node without bootstrap nodes (the first
+ * of a network) learns that peers have joined it. */
+static bool probe_value_cb(const dht_value *value, void *ud) { return true; }
+static void probe_done_cb(bool ok, void *ud)
+{
+	if (ok)
+		contact(ud);
+}
+
+static void probe(sp_dht *d, uint64_t now_s)
+{
+	char name[SP_DHT_NAME_MAX];
+	dht_infohash h;
+	dht_infohash_get_from_string(&h, sp_dht_feed_name(now_s / SP_DHT_FEED_PERIOD, name));
+	dht_runner_get(d->runner, &h, probe_value_cb, probe_done_cb, d);
+}
+
 static void bootstrap(sp_dht *d, bool ping_only)
 {
 	for (size_t i = 0; i < d->opt.n_bootstrap; i++) {
@@ -938,6 +957,10 @@ static void *dht_main(void *arg)
 			bootstrap(d, up);
 			d->next_retry_ns = mono + RETRY_NS;
 			d->next_ping_ns = mono + PING_NS;
+		}
+		if (!up && mono >= d->next_probe_ns) {
+			probe(d, now_s);
+			d->next_probe_ns = mono + PROBE_NS;
 		}
 		if (d->opt.listen) {
 			follow_hours(d, now_s / SP_DHT_FEED_PERIOD, &old);
@@ -1035,6 +1058,10 @@ int sp_dht_start(sp_dht **out, const struct sp_dht_options *opt)
 	if (!d)
 		return -ENOMEM;
 	d->opt = *opt;
+	if (opt->publish && (!opt->id || !opt->store)) {
+		free(d);
+		return -EINVAL;
+	}
 	pthread_mutex_init(&d->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

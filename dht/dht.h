@@ -34,7 +34,7 @@
 typedef struct sp_dht sp_dht;
 
 struct sp_dht_options {
-	const sp_identity *id;          /* signs what is published; required */
+	const sp_identity *id;          /* signs what is published; NULL: lookups only */
 	sp_store *store;                /* local aggregates to publish (publish only) */
 	uint16_t port;                  /* 0: any free port */
 	uint32_t network;               /* 0: the public network */

@@ -90,6 +90,8 @@ static int emit(const sp_agg *a, void *ud)
 		return 0;
 	if (o->since_ns && sum.last_ns < o->since_ns)
 		return 0;
+	if (!sum.local && sum.peers < o->min_reporters)
+		return 0;
 	if (a->kind == SP_KIND_IP) {
 		if (c->family && (strchr(a->key, ':') ? AF_INET6 : AF_INET) != c->family)
 			return 0;
