@@ -170,7 +170,8 @@ struct sp_dht {
 
 	/* status */
 	_Atomic uint64_t last_contact_mono, last_contact_wall;
-	bool was_connected; /* publisher thread: for the log */
+	bool was_connected, told_alone; /* publisher thread: for the log */
+	uint64_t started_ns;
 	uint64_t next_retry_ns, next_ping_ns, next_probe_ns;
 	struct {
 		_Atomic uint64_t puts, puts_ok, puts_failed, put_bytes, gets, gets_ok;
@@ -328,6 +329,17 @@ static const struct sp_dht_value *accept_value(sp_dht *d, const dht_value *value
 	return d->val;
 }
 
+/* A peer reporting one of this host's own addresses is ignored. */
+static bool is_own(sp_dht *d, const struct sp_dht_record *r)
+{
+	if (r->kind != SP_KIND_IP)
+		return false;
+	for (size_t i = 0; i < d->n_own; i++)
+		if (strcmp(d->own[i], r->key) == 0)
+			return true;
+	return false;
+}
+
 static bool feed_value_cb(const dht_value *value, bool expired, void *ud)
 {
 	struct listen_ctx *l = ud;
@@ -336,7 +348,8 @@ static bool feed_value_cb(const dht_value *value, bool expired, void *ud)
 	struct sp_dht_expect want = { .type = SP_DHT_BATCH, .hour = l->hour };
 	const struct sp_dht_value *v = accept_value(l->d, value, &want, true);
 	for (size_t i = 0; v && i < v->n; i++)
-		intake_push(l->d, v, i);
+		if (!is_own(l->d, &v->rec[i]))
+			intake_push(l->d, v, i);
 	return true;
 }
 
@@ -427,7 +440,7 @@ static bool lookup_value_cb(const dht_value *value, void *ud)
 	struct lookup_ctx *l = ud;
 	struct sp_dht_expect want = { .type = SP_DHT_RECORD, .kind = l->kind, .key = l->key };
 	const struct sp_dht_value *v = accept_value(l->d, value, &want, false);
-	if (!v)
+	if (!v || is_own(l->d, &v->rec[0]))
 		return true;
 	sp_agg a;
 	sp_dht_record_to_agg(v, 0, &a);
@@ -944,6 +957,11 @@ static void *dht_main(void *arg)
 			break;
 		uint64_t mono = sp_mono_ns(), now_s = sp_now_ns() / SP_NS_PER_SEC;
 		bool up = connected(d);
+		if (!d->told_alone && !up && mono - d->started_ns > 10 * SP_NS_PER_SEC) {
+			/* nobody answered since start: say so once */
+			d->told_alone = true;
+			d->was_connected = true;
+		}
 		if (up != d->was_connected) {
 			if (up)
 				log_info("dht: connected to the network (port %u)", d->port);
@@ -1110,6 +1128,7 @@ int sp_dht_start(sp_dht **out, const struct sp_dht_options *opt)
 		d->port = dht_runner_get_bound_port(d->runner, AF_INET6);
 
 	uint64_t mono = sp_mono_ns(), hour = sp_now_ns() / SP_NS_PER_SEC / SP_DHT_FEED_PERIOD;
+	d->started_ns = mono;
 	d->budget_at_ns = mono;
 	d->budget = (double)opt->bandwidth * 60; /* a minute's worth to start with */
 	d->interval_start_ns = mono;
@@ -1153,11 +1172,14 @@ void sp_dht_stop(sp_dht *d)
 	if (d->thread_started)
 		pthread_join(d->thread, (void **)&old);
 	dht_runner *r = d->runner;
-	dht_runner_shutdown(r, shutdown_cb, d);
-	pthread_mutex_lock(&d->lock);
-	while (d->runner)
-		pthread_cond_wait(&d->cond, &d->lock);
-	pthread_mutex_unlock(&d->lock);
+	if (!d->opt.quick_stop) {
+		/* a graceful stop lets pending operations finish or time out */
+		dht_runner_shutdown(r, shutdown_cb, d);
+		pthread_mutex_lock(&d->lock);
+		while (d->runner)
+			pthread_cond_wait(&d->cond, &d->lock);
+		pthread_mutex_unlock(&d->lock);
+	}
 	dht_runner_delete(r);
 	while (old) {
 		struct retired *next = old->next;

@@ -51,6 +51,7 @@ struct sp_dht_options {
 	size_t n_allow;
 	const char *const *deny;
 	size_t n_deny;
+	bool quick_stop;                /* stop without waiting for pending operations */
 	/* Called (any thread, must not block) when records wait in the queue. */
 	void (*wake)(void *ud);
 	void *ud;

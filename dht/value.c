@@ -199,6 +199,10 @@ static int record_check(const struct sp_dht_record *r, uint64_t now_s)
 					      : SP_EPARSE;
 	if (rc || strcmp(norm, r->key) != 0)
 		return SP_EPARSE;
+	/* a peer may not list loopback, private or reserved addresses: a
+	 * firewall fed from this list would block the LAN */
+	if (r->kind == SP_KIND_IP && !sp_ip_scope_is_shareable(sp_ip_scope(r->key)))
+		return SP_EPARSE;
 	if (r->first_s > r->last_s || r->last_s > now_s + SP_DHT_SKEW || r->count == 0 ||
 	    r->transports > 31 || r->expires_s <= r->last_s || r->expires_s > r->last_s + SP_DHT_TTL_MAX)
 		return SP_EPARSE;

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 enum { OPT_JSON = 1, OPT_REFRESH, OPT_LOCAL };
 
@@ -80,6 +81,7 @@ static void ask_short_lived(const struct sp_config *cfg, enum sp_kind kind, cons
 		return;
 	}
 	o.port = 0;
+	o.quick_stop = true; /* the caller waited long enough */
 	ans->via = "short-lived node";
 	if ((ans->rc = sp_dht_start(&d, &o))) {
 		sp_share_options_free(&lists);
@@ -145,7 +147,7 @@ static void ask_dht(const struct sp_config *cfg, const struct lookup_args *args,
 	} else if (strstr(reply, "sharing is off")) {
 		ans->rc = SP_ENOSHARE;
 		ans->via = NULL;
-		ans->why = "the running node does not share (--no-share): no DHT lookups";
+		ans->why = "sharing is off on the running node (--no-share): no DHT lookups";
 	} else {
 		ans->rc = SP_EPARSE;
 		fprintf(stderr, "sentrypeer lookup: the node answered: %s", reply);
@@ -238,15 +240,18 @@ int cmd_lookup(int argc, char **argv)
 		fprintf(stderr, "sentrypeer lookup: '%s': %s\n", pos[0], sp_strerror(rc));
 		goto out;
 	}
-	if (cli_open_store(&cfg, true, false, &st))
+	/* no store yet: nothing local, but the DHT may know */
+	char dbp[PATH_MAX];
+	if (access(sp_config_db_path(&cfg, dbp, sizeof(dbp)), F_OK) == 0 &&
+	    cli_open_store(&cfg, true, false, &st))
 		goto out;
 	a = malloc(sizeof(*a));
 	ans = calloc(1, sizeof(*ans));
 	if (!a || !ans)
 		goto out;
-	uint64_t now = sp_now_ns(), retention = sp_store_retention(st);
+	uint64_t now = sp_now_ns(), retention = st ? sp_store_retention(st) : cfg.retention_ns;
 	struct sp_agg_summary sum;
-	rc = sp_store_get(st, kind, key, a);
+	rc = st ? sp_store_get(st, kind, key, a) : SP_ENOTFOUND;
 	if (rc && rc != SP_ENOTFOUND) {
 		fprintf(stderr, "sentrypeer lookup: %s: %s\n", key, sp_strerror(rc));
 		goto out;

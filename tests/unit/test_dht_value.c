@@ -263,6 +263,14 @@ static void test_hostile_records(void **state)
 	assert_int_equal(sp_dht_decode(out.data, out.size, &want, now_s, v, NULL), SP_EPARSE);
 	msgpack_sbuffer_destroy(&b); msgpack_sbuffer_destroy(&out);
 
+	/* a private address: no peer may list the LAN */
+	struct sp_dht_record priv = rec_ip("10.1.2.3");
+	struct sp_dht_expect wp = { .type = SP_DHT_RECORD, .kind = SP_KIND_IP, .key = "10.1.2.3" };
+	msgpack_sbuffer_init(&out);
+	assert_int_equal(sp_dht_encode_record(id, &priv, NULL, now_s, &out), 0);
+	assert_int_equal(sp_dht_decode(out.data, out.size, &wp, now_s, v, NULL), SP_EPARSE);
+	msgpack_sbuffer_destroy(&out);
+
 	/* oversized, garbage, truncated, hostile headers */
 	char *big = calloc(1, SP_DHT_VALUE_MAX + 1);
 	assert_int_equal(sp_dht_decode(big, SP_DHT_VALUE_MAX + 1, &want, now_s, v, NULL), SP_ETOOBIG);
