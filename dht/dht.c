@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEYSET_MAX 8192          /* keys a set holds before it overflows */
-#define INTAKE_MAX 16384         /* peer records waiting for the writer */
+#define KEYSET_MAX 4096          /* keys a set holds before it overflows */
+#define INTAKE_MAX 8192          /* peer records waiting for the writer */
 #define SEEN_SLOTS 8192          /* recent value ids, to drop repeats */
 #define PEER_SLOTS 1024          /* reporters tracked for rate limits */
 #define PEER_RATE 20.0           /* values per second per reporter */
@@ -35,8 +35,9 @@
 #define PROBE_NS (5 * SP_NS_PER_SEC)
 #define PING_NS (120 * SP_NS_PER_SEC)
 #define CONTACT_FRESH_NS (300 * SP_NS_PER_SEC)
-#define TICK_RECORDS_MAX 2048    /* records published per tick at most */
+#define TICK_RECORDS_MAX 1024    /* records published per tick at most */
 #define KEEPALIVE_MAX 65536      /* records per keepalive round at most */
+#define BATCH_CAP 2048           /* records gathered before they go out as batches */
 #define BACKFILL_INFLIGHT 2
 /* Estimated bytes sent for one put of a value of s bytes: the value to the
  * 8 storing nodes, plus the search that finds them (docs/dht.md has the
@@ -330,14 +331,19 @@ static const struct sp_dht_value *accept_value(sp_dht *d, const dht_value *value
 }
 
 /* A peer reporting one of this host's own addresses is ignored. */
+static bool own_address(sp_dht *d, const char *ip)
+{
+	bool own = false;
+	pthread_mutex_lock(&d->lock);
+	for (size_t i = 0; i < d->n_own && !own; i++)
+		own = strcmp(d->own[i], ip) == 0;
+	pthread_mutex_unlock(&d->lock);
+	return own;
+}
+
 static bool is_own(sp_dht *d, const struct sp_dht_record *r)
 {
-	if (r->kind != SP_KIND_IP)
-		return false;
-	for (size_t i = 0; i < d->n_own; i++)
-		if (strcmp(d->own[i], r->key) == 0)
-			return true;
-	return false;
+	return r->kind == SP_KIND_IP && own_address(d, r->key);
 }
 
 static bool feed_value_cb(const dht_value *value, bool expired, void *ud)
@@ -543,16 +549,13 @@ static bool shareable(sp_dht *d, const sp_agg *a)
 {
 	if (a->kind != SP_KIND_IP)
 		return true;
-	if (!sp_ip_scope_is_shareable(sp_ip_scope(a->key)))
-		return false;
-	for (size_t i = 0; i < d->n_own; i++)
-		if (strcmp(d->own[i], a->key) == 0)
-			return false;
-	return true;
+	return sp_ip_scope_is_shareable(sp_ip_scope(a->key)) && !own_address(d, a->key);
 }
 
-/* The budget refills at opt.bandwidth bytes/s up to one keepalive period. */
-static bool budget_take(sp_dht *d, uint64_t cost)
+/* The budget refills at opt.bandwidth bytes/s up to one keepalive period.
+ * budget_take() refuses a put it cannot pay for; a forced take (feed
+ * batches, whose records were already admitted) may run it negative. */
+static bool budget_take_forced(sp_dht *d, uint64_t cost, bool force)
 {
 	uint64_t now = sp_mono_ns();
 	double cap = (double)d->opt.bandwidth * (double)KEEPALIVE_NS / 1e9;
@@ -560,13 +563,15 @@ static bool budget_take(sp_dht *d, uint64_t cost)
 	if (d->budget > cap)
 		d->budget = cap;
 	d->budget_at_ns = now;
-	if (d->budget < (double)cost) {
+	if (d->budget < (double)cost && !force) {
 		INC(d->c.deferred);
 		return false;
 	}
 	d->budget -= (double)cost;
 	return true;
 }
+
+static bool budget_take(sp_dht *d, uint64_t cost) { return budget_take_forced(d, cost, false); }
 
 static void put_done_cb(bool ok, void *ud)
 {
@@ -612,7 +617,7 @@ static int publish_key(sp_dht *d, uint8_t kind, const char *key, uint64_t now_s)
 	if (rc == 0) {
 		put_bytes(d, sp_dht_record_name(r.kind, r.key, name), sb.data, sb.size);
 		INC(d->c.pub_records);
-		if (d->n_batch < KEEPALIVE_MAX)
+		if (d->n_batch < BATCH_CAP)
 			d->batch[d->n_batch++] = r;
 	}
 	msgpack_sbuffer_destroy(&sb);
@@ -648,8 +653,8 @@ static void flush_batches(sp_dht *d, uint64_t now_s, bool by_last_seen)
 		msgpack_sbuffer sb;
 		char name[SP_DHT_NAME_MAX];
 		msgpack_sbuffer_init(&sb);
-		/* the records' own budget paid for their batch share */
 		if (sp_dht_encode_batch(d->opt.id, hour, &d->batch[i], n, now_s, &sb) == 0) {
+			budget_take_forced(d, PUT_COST(sb.size), true);
 			put_bytes(d, sp_dht_feed_name(hour, name), sb.data, sb.size);
 			INC(d->c.pub_batches);
 		}
@@ -759,8 +764,11 @@ static int by_newest(const void *a, const void *b)
 	return x->last_ns > y->last_ns ? -1 : x->last_ns < y->last_ns;
 }
 
+static void own_load(sp_dht *d);
+
 static void keepalive(sp_dht *d, uint64_t now_s)
 {
+	own_load(d);
 	struct ka_scan s = { .d = d, .now_ns = now_s * SP_NS_PER_SEC };
 	/* room for what the budget can pay now (a record value and its
 	 * share of a batch each), keeping a fifth for new keys */
@@ -786,7 +794,7 @@ static void keepalive(sp_dht *d, uint64_t now_s)
 			keyset_add(&d->pub_cur, s.heap[i].kind, s.heap[i].key);
 			done++;
 		}
-		if (d->n_batch >= 4 * SP_DHT_BATCH_MAX)
+		if (d->n_batch >= BATCH_CAP)
 			flush_batches(d, now_s, true);
 	}
 	flush_batches(d, now_s, true);
@@ -1036,14 +1044,19 @@ static int parse_ids(const char *const *ids, size_t n, uint8_t (**out)[SP_PUBKEY
 	return 0;
 }
 
+/* This host's addresses; reloaded every keepalive round (DHCP, SLAAC). */
 static void own_load(sp_dht *d)
 {
 	size_t n = 0;
 	char(*own)[SP_KEY_MAX] = NULL;
-	if (sp_own_addresses(&own, &n) == 0) {
-		d->own = own;
-		d->n_own = n;
-	}
+	if (sp_own_addresses(&own, &n) != 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	char(*old)[SP_KEY_MAX] = d->own;
+	d->own = own;
+	d->n_own = n;
+	pthread_mutex_unlock(&d->lock);
+	free(old);
 }
 
 static void free_state(sp_dht *d)
@@ -1095,7 +1108,7 @@ int sp_dht_start(sp_dht **out, const struct sp_dht_options *opt)
 	d->val = malloc(sizeof(*d->val));
 	if (!d->inq || !d->val || keyset_init(&d->dirty) || keyset_init(&d->tick) ||
 	    keyset_init(&d->pub_cur) || keyset_init(&d->pub_prev) ||
-	    !(d->batch = calloc(KEEPALIVE_MAX, sizeof(*d->batch))) ||
+	    !(d->batch = calloc(BATCH_CAP, sizeof(*d->batch))) ||
 	    !(d->scratch = malloc(sizeof(*d->scratch)))) {
 		free_state(d);
 		return -ENOMEM;
@@ -1132,7 +1145,7 @@ int sp_dht_start(sp_dht **out, const struct sp_dht_options *opt)
 	d->budget_at_ns = mono;
 	d->budget = (double)opt->bandwidth * 60; /* a minute's worth to start with */
 	d->interval_start_ns = mono;
-	d->next_keepalive_ns = mono + 30 * SP_NS_PER_SEC; /* once settled */
+	d->next_keepalive_ns = mono + 120 * SP_NS_PER_SEC; /* once settled */
 	if (opt->listen && opt->backfill_ns) {
 		uint64_t hours = opt->backfill_ns / SP_NS_PER_SEC / SP_DHT_FEED_PERIOD + 1;
 		d->backfill_next = hour;
@@ -1175,9 +1188,13 @@ void sp_dht_stop(sp_dht *d)
 	if (!d->opt.quick_stop) {
 		/* a graceful stop lets pending operations finish or time out */
 		dht_runner_shutdown(r, shutdown_cb, d);
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += 3; /* then stop anyway: the node's exit must not hang */
 		pthread_mutex_lock(&d->lock);
-		while (d->runner)
-			pthread_cond_wait(&d->cond, &d->lock);
+		int wrc = 0;
+		while (d->runner && wrc != ETIMEDOUT)
+			wrc = pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 		pthread_mutex_unlock(&d->lock);
 	}
 	dht_runner_delete(r);

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 enum { OPT_JSON = 1, OPT_REFRESH, OPT_LOCAL };
 
@@ -65,8 +64,8 @@ static int merge_into(const sp_agg *a, void *ud) { return sp_wtxn_merge(ud, a); 
 
 /* No node running: a DHT node of our own for this one lookup. Found
  * records are cached in the store (reopened for writing). */
-static void ask_short_lived(const struct sp_config *cfg, enum sp_kind kind, const char *key,
-			    struct dht_answer *ans, sp_store **st)
+static void ask_short_lived(const struct sp_config *cfg, const struct lookup_args *args,
+			    enum sp_kind kind, const char *key, struct dht_answer *ans, sp_store **st)
 {
 	struct sp_dht_options o;
 	struct sp_share_lists lists;
@@ -80,6 +79,8 @@ static void ask_short_lived(const struct sp_config *cfg, enum sp_kind kind, cons
 		sp_share_options_free(&lists);
 		return;
 	}
+	if (!args->json)
+		fprintf(stderr, "sentrypeer lookup: no running node; asking the DHT directly\n");
 	o.port = 0;
 	o.quick_stop = true; /* the caller waited long enough */
 	ans->via = "short-lived node";
@@ -128,9 +129,7 @@ static void ask_dht(const struct sp_config *cfg, const struct lookup_args *args,
 			 ? sp_control_ask(path, line, cfg->dht_timeout_ns + SP_NS_PER_SEC, &reply)
 			 : SP_ENONODE;
 	if (rc == SP_ENONODE) {
-		if (!args->json)
-			fprintf(stderr, "sentrypeer lookup: no running node; asking the DHT directly\n");
-		ask_short_lived(cfg, kind, key, ans, st);
+		ask_short_lived(cfg, args, kind, key, ans, st);
 		return;
 	}
 	ans->via = "running node";
@@ -240,18 +239,17 @@ int cmd_lookup(int argc, char **argv)
 		fprintf(stderr, "sentrypeer lookup: '%s': %s\n", pos[0], sp_strerror(rc));
 		goto out;
 	}
-	/* no store yet: nothing local, but the DHT may know */
-	char dbp[PATH_MAX];
-	if (access(sp_config_db_path(&cfg, dbp, sizeof(dbp)), F_OK) == 0 &&
-	    cli_open_store(&cfg, true, false, &st))
+	/* no store is an error, not "not listed": a dialplan must not let a
+	 * caller through because --data-dir is wrong */
+	if (cli_open_store(&cfg, true, false, &st))
 		goto out;
 	a = malloc(sizeof(*a));
 	ans = calloc(1, sizeof(*ans));
 	if (!a || !ans)
 		goto out;
-	uint64_t now = sp_now_ns(), retention = st ? sp_store_retention(st) : cfg.retention_ns;
+	uint64_t now = sp_now_ns(), retention = sp_store_retention(st);
 	struct sp_agg_summary sum;
-	rc = st ? sp_store_get(st, kind, key, a) : SP_ENOTFOUND;
+	rc = sp_store_get(st, kind, key, a);
 	if (rc && rc != SP_ENOTFOUND) {
 		fprintf(stderr, "sentrypeer lookup: %s: %s\n", key, sp_strerror(rc));
 		goto out;

@@ -125,9 +125,28 @@ expect_contains "$(cat "$TMP/b.txt")" "198.51.100.7" "b's export of peer data ca
 expect_exit 1 "loopback is never published: 127.0.0.1 unknown on b" -- \
 	"$SENTRYPEER" lookup --local --data-dir "$TMP/b" 127.0.0.1
 
+# ---- coalescing and the bandwidth budget -----------------------------------------
+
+pub() { status_field "$1" "d['dht']['published_records']"; }
+before=$(pub a)
+for k in 1 2 3 4 5 6 7 8 9 10; do invite_from 198.51.100.20 15060 +4420000; sleep 0.3; done
+sleep 2
+after=$(pub a)
+expect_eq "$((after - before))" "2" "ten attacks from one IP on one number: one publish each for the IP and the number"
+dnode j 10 --bootstrap "127.0.0.1:$BOOT" --dht-bandwidth 256
+wait_until 20 grep -qF "dht: connected" "$TMP/j.log" || fail "j did not connect"
+for k in $(seq 21 60); do invite_from "198.51.100.$k" 15070 +4430000; done
+sleep 3
+deferred=$(status_field j "d['dht']['publish_deferred']")
+published=$(pub j)
+[ "$deferred" -gt 0 ] && [ "$published" -lt 41 ] &&
+	pass "a 256 B/s budget defers publishing ($published published, $deferred deferred)" ||
+	fail "the budget did not hold: published $published, deferred $deferred"
+dstop j
+
 # ---- a DHT lookup with no node running: a short-lived node -------------------
 
-mkdir -p "$TMP/cli"
+"$SENTRYPEER" import --data-dir "$TMP/cli" /dev/null >/dev/null 2>&1 # an empty store
 expect_exit 0 "no node running: lookup asks the DHT with a node of its own" -- \
 	"$SENTRYPEER" lookup --data-dir "$TMP/cli" --bootstrap "127.0.0.1:$BOOT" --dht-timeout 5s 198.51.100.7
 expect_contains "$ERR" "no running node" "and says so"
