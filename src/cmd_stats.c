@@ -95,10 +95,16 @@ static void print_node(json_t *n)
 	}
 	printf("sharing:      as %s\n", json_string_value(json_object_get(n, "key_id")));
 	const char *last = json_string_value(json_object_get(d, "last_contact"));
-	printf("dht:          %s, UDP port %lld, network %lld, last contact %s\n",
+	const char *proxy = json_string_value(json_object_get(d, "proxy"));
+	char where[300];
+	if (proxy)
+		snprintf(where, sizeof(where), "through the proxy %s", proxy);
+	else
+		snprintf(where, sizeof(where), "UDP port %lld",
+			 (long long)json_integer_value(json_object_get(d, "port")));
+	printf("dht:          %s, %s, network %lld, last contact %s\n",
 	       json_is_true(json_object_get(d, "connected")) ? "connected" : "NOT connected (retrying)",
-	       (long long)json_integer_value(json_object_get(d, "port")),
-	       (long long)json_integer_value(json_object_get(d, "network")), last ? last : "never");
+	       where, (long long)json_integer_value(json_object_get(d, "network")), last ? last : "never");
 	printf("              %lld peers reporting; values accepted %lld of %lld received; "
 	       "published %lld records in %lld batches\n",
 	       (long long)json_integer_value(json_object_get(d, "peers_reporting")),

@@ -182,6 +182,8 @@ static json_t *status_json(struct node *n)
 		json_object_set_new(d, "connected", json_boolean(s.connected));
 		json_object_set_new(d, "port", json_integer(s.port));
 		json_object_set_new(d, "network", json_integer((json_int_t)n->cfg.dht_network));
+		json_object_set_new(d, "proxy", n->cfg.dht_proxy && *n->cfg.dht_proxy
+			? json_string(n->cfg.dht_proxy) : json_null());
 		json_object_set_new(d, "last_contact", s.last_contact_ns
 			? json_string(sp_timestamp_format_sec(s.last_contact_ns, ts)) : json_null());
 		json_object_set_new(d, "peers_reporting", json_integer((json_int_t)s.peers));
@@ -298,7 +300,10 @@ static int start_sharing(struct node *n)
 			return rc;
 		struct sp_dht_stats ds;
 		sp_dht_get_stats(n->dht, &ds);
-		if (o.n_bootstrap)
+		if (o.proxy && *o.proxy)
+			log_info("sharing over the DHT as %s (network %llu) through the proxy %s",
+				 sp_identity_keyid(n->id), (unsigned long long)cfg->dht_network, o.proxy);
+		else if (o.n_bootstrap)
 			log_info("sharing over the DHT as %s (network %llu, UDP port %u, bootstrap %s%s)",
 				 sp_identity_keyid(n->id), (unsigned long long)cfg->dht_network,
 				 (unsigned)ds.port, o.bootstrap[0], o.n_bootstrap > 1 ? ", ..." : "");

@@ -93,6 +93,8 @@ wait_until 20 grep -qF "dht: connected" "$TMP/a.log" && pass "node a (no bootstr
 	fail "node a never saw a peer"
 KEY_A=$("$SENTRYPEER" id --data-dir "$TMP/a")
 expect_eq "${#KEY_A}" "64" "sentrypeer id prints a 64-digit key id"
+expect_eq "$(stat -c %a "$TMP/a/sentrypeer.sock")" "600" "the control socket is owner-only"
+expect_eq "$(stat -c %a "$TMP/a/identity.pem")" "600" "the identity file is owner-only"
 
 # ---- an attack on A reaches everyone ----------------------------------------
 
@@ -143,6 +145,26 @@ published=$(pub j)
 	pass "a 256 B/s budget defers publishing ($published published, $deferred deferred)" ||
 	fail "the budget did not hold: published $published, deferred $deferred"
 dstop j
+
+# ---- a small device through a DHT proxy ----------------------------------------
+
+if command -v dhtnode >/dev/null; then
+	dhtnode -n "$NET" -p $((BOOT + 40)) -b "127.0.0.1:$BOOT" --proxyserver 18080 -s >"$TMP/proxy.log" 2>&1 &
+	PROXY=$!
+	sleep 2
+	dnode k 11 --bootstrap none --dht-proxy http://127.0.0.1:18080
+	expect_contains "$(cat "$TMP/k.log")" "through the proxy http://127.0.0.1:18080" "k says it uses the proxy"
+	if wait_until 20 "$SENTRYPEER" lookup --local --data-dir "$TMP/k" 198.51.100.7; then
+		pass "k, with no DHT node of its own, gets the feed through the proxy"
+	else
+		fail "k got nothing through the proxy: $(status k)"
+	fi
+	dstop k
+	kill "$PROXY" 2>/dev/null
+	wait "$PROXY" 2>/dev/null || true
+else
+	skip "dhtnode is not installed: no DHT proxy test"
+fi
 
 # ---- a DHT lookup with no node running: a short-lived node -------------------
 
