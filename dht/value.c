@@ -339,9 +339,14 @@ int sp_dht_decode(const void *buf, size_t len, const struct sp_dht_expect *want,
 		return -ENOMEM;
 	rc = SP_EPARSE;
 	if (msgpack_unpack(buf, len, &off, &zone, &obj) != MSGPACK_UNPACK_SUCCESS ||
-	    obj.type != MSGPACK_OBJECT_ARRAY || obj.via.array.size != 3)
+	    obj.type != MSGPACK_OBJECT_ARRAY || obj.via.array.size < 2 || obj.via.array.size > 3)
 		goto out;
 	const msgpack_object *f = obj.via.array.ptr;
+	if (obj.via.array.size == 2) { /* [version, body]: our shape, unsigned */
+		if (f[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER && f[1].type == MSGPACK_OBJECT_BIN)
+			rc = SP_EBADSIG;
+		goto out;
+	}
 	if (f[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER)
 		goto out;
 	if (f[0].via.u64 != SP_DHT_VERSION) {

@@ -223,7 +223,7 @@ static void test_hostile_records(void **state)
 	msgpack_sbuffer_clear(&out);
 	/* unsigned */
 	sign_body(id, &b, 1, false, &out);
-	assert_int_equal(sp_dht_decode(out.data, out.size, &want, now_s, v, NULL), SP_EPARSE);
+	assert_int_equal(sp_dht_decode(out.data, out.size, &want, now_s, v, NULL), SP_EBADSIG);
 	msgpack_sbuffer_clear(&out);
 	/* signed by someone else while naming us as reporter */
 	sign_body(other, &b, 1, true, &out);
