@@ -318,6 +318,52 @@ static int body_decode(const msgpack_object *obj, const struct sp_dht_expect *wa
 	return SP_EPARSE;
 }
 
+/* Unpack a body (checked first) and take its reporter key. */
+static int body_open(const char *bp, size_t blen, msgpack_zone *zone, msgpack_object *body,
+		     struct sp_dht_value *out)
+{
+	size_t boff = 0;
+	if (sp_msgpack_check(bp, blen, 4) ||
+	    msgpack_unpack(bp, blen, &boff, zone, body) != MSGPACK_UNPACK_SUCCESS ||
+	    body->type != MSGPACK_OBJECT_MAP)
+		return SP_EPARSE;
+	const msgpack_object *rep = NULL;
+	for (uint32_t i = 0; i < body->via.map.size; i++) {
+		const msgpack_object_kv *kv = &body->via.map.ptr[i];
+		if (kv->key.type == MSGPACK_OBJECT_POSITIVE_INTEGER && kv->key.via.u64 == B_REPORTER)
+			rep = &kv->val;
+	}
+	if (!rep || rep->type != MSGPACK_OBJECT_BIN || rep->via.bin.size != SP_PUBKEY_LEN)
+		return SP_EBADSIG;
+	memcpy(out->reporter, rep->via.bin.ptr, SP_PUBKEY_LEN);
+	sp_keyid_format(out->reporter, out->reporter_id);
+	return 0;
+}
+
+int sp_dht_decode_body(const void *body, size_t len, const struct sp_dht_expect *want,
+		       uint64_t now_s, struct sp_dht_value *out, size_t *dropped)
+{
+	msgpack_zone zone;
+	msgpack_object obj;
+	size_t dummy = 0;
+	if (!dropped)
+		dropped = &dummy;
+	*dropped = 0;
+	out->n = 0;
+	out->n_uas = 0;
+	if (len > SP_DHT_VALUE_MAX)
+		return SP_ETOOBIG;
+	if (!msgpack_zone_init(&zone, 2048))
+		return -ENOMEM;
+	int rc = body_open(body, len, &zone, &obj, out);
+	if (rc == 0)
+		rc = body_decode(&obj, want, now_s, out, dropped);
+	msgpack_zone_destroy(&zone);
+	if (rc)
+		out->n = 0;
+	return rc;
+}
+
 int sp_dht_decode(const void *buf, size_t len, const struct sp_dht_expect *want, uint64_t now_s,
 		  struct sp_dht_value *out, size_t *dropped)
 {
@@ -360,25 +406,10 @@ int sp_dht_decode(const void *buf, size_t len, const struct sp_dht_expect *want,
 		goto out;
 	}
 	const char *bp = f[1].via.bin.ptr;
-	size_t blen = f[1].via.bin.size, boff = 0;
-	/* the body: a second checked unpack, then the reporter, then the
-	 * signature before any field is believed */
-	if (sp_msgpack_check(bp, blen, 4) ||
-	    msgpack_unpack(bp, blen, &boff, &zone, &body) != MSGPACK_UNPACK_SUCCESS ||
-	    body.type != MSGPACK_OBJECT_MAP)
+	size_t blen = f[1].via.bin.size;
+	/* the body, then the signature before any field is believed */
+	if ((rc = body_open(bp, blen, &zone, &body, out)))
 		goto out;
-	const msgpack_object *rep = NULL;
-	for (uint32_t i = 0; i < body.via.map.size; i++) {
-		const msgpack_object_kv *kv = &body.via.map.ptr[i];
-		if (kv->key.type == MSGPACK_OBJECT_POSITIVE_INTEGER && kv->key.via.u64 == B_REPORTER)
-			rep = &kv->val;
-	}
-	if (!rep || rep->type != MSGPACK_OBJECT_BIN || rep->via.bin.size != SP_PUBKEY_LEN) {
-		rc = SP_EBADSIG;
-		goto out;
-	}
-	memcpy(out->reporter, rep->via.bin.ptr, SP_PUBKEY_LEN);
-	sp_keyid_format(out->reporter, out->reporter_id);
 	uint8_t *msg = malloc(sizeof(SIG_DOMAIN) + blen);
 	if (!msg) {
 		rc = -ENOMEM;
