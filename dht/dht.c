@@ -38,6 +38,8 @@
 #define TICK_RECORDS_MAX 1024    /* records published per tick at most */
 #define KEEPALIVE_MAX 65536      /* records per keepalive round at most */
 #define BATCH_CAP 2048           /* records gathered before they go out as batches */
+#define FOLD_WAIT_TICKS 30       /* a noted key not yet in the store: retried this long */
+#define LOOKUP_GRACE_NS (100 * 1000 * 1000) /* after the first value, wait this for more */
 #define BACKFILL_INFLIGHT 2
 /* Estimated bytes sent for one put of a value of s bytes: the value to the
  * 8 storing nodes, plus the search that finds them (docs/dht.md has the
@@ -48,6 +50,7 @@
 
 struct kentry {
 	uint8_t kind; /* 0: empty */
+	uint8_t tries; /* ticks the key waited for the writer to fold it */
 	char key[SP_KEY_MAX];
 };
 
@@ -87,19 +90,28 @@ static bool keyset_has(const struct keyset *s, uint8_t kind, const char *key)
 }
 
 /* false when the set is full (and then marks it overflowed). */
-static bool keyset_add(struct keyset *s, uint8_t kind, const char *key)
+static bool keyset_add_tries(struct keyset *s, uint8_t kind, const char *key, uint8_t tries)
 {
 	struct kentry *e = keyset_slot(s, kind, key);
-	if (e->kind)
+	if (e->kind) {
+		if (tries < e->tries)
+			e->tries = tries; /* noted again: a fresh wait */
 		return true;
+	}
 	if (s->n >= KEYSET_MAX) {
 		s->overflow = true;
 		return false;
 	}
 	e->kind = kind;
+	e->tries = tries;
 	snprintf(e->key, sizeof(e->key), "%s", key);
 	s->n++;
 	return true;
+}
+
+static bool keyset_add(struct keyset *s, uint8_t kind, const char *key)
+{
+	return keyset_add_tries(s, kind, key, 0);
 }
 
 static void keyset_clear(struct keyset *s)
@@ -453,7 +465,8 @@ static bool lookup_value_cb(const dht_value *value, void *ud)
 	intake_push(l->d, v, 0); /* the store caches it */
 	pthread_mutex_lock(&l->lock);
 	sp_agg_merge(&l->agg, &a);
-	l->found++;
+	if (l->found++ == 0)
+		pthread_cond_broadcast(&l->cond); /* the waiter starts its grace */
 	pthread_mutex_unlock(&l->lock);
 	return true;
 }
@@ -500,10 +513,24 @@ int sp_dht_lookup(sp_dht *d, enum sp_kind kind, const char *key, uint64_t timeou
 	uint64_t at = (uint64_t)ts.tv_nsec + timeout_ns;
 	ts.tv_sec += (time_t)(at / SP_NS_PER_SEC);
 	ts.tv_nsec = (long)(at % SP_NS_PER_SEC);
+	/* done when the search is, or a short grace after the first value
+	 * (a slow storing node must not hold a VoIP server's answer) */
 	pthread_mutex_lock(&l->lock);
 	int wrc = 0;
-	while (!l->done && wrc != ETIMEDOUT)
+	bool graced = false;
+	while (!l->done && wrc != ETIMEDOUT) {
+		if (l->found && !graced) {
+			struct timespec g;
+			clock_gettime(CLOCK_MONOTONIC, &g);
+			uint64_t gat = (uint64_t)g.tv_nsec + LOOKUP_GRACE_NS;
+			g.tv_sec += (time_t)(gat / SP_NS_PER_SEC);
+			g.tv_nsec = (long)(gat % SP_NS_PER_SEC);
+			if (g.tv_sec < ts.tv_sec || (g.tv_sec == ts.tv_sec && g.tv_nsec < ts.tv_nsec))
+				ts = g;
+			graced = true;
+		}
 		wrc = pthread_cond_timedwait(&l->cond, &l->lock, &ts);
+	}
 	unsigned found = l->found;
 	bool done = l->done;
 	if (found)
@@ -603,6 +630,8 @@ static int publish_key(sp_dht *d, uint8_t kind, const char *key, uint64_t now_s)
 	struct sp_dht_record r;
 	char name[SP_DHT_NAME_MAX];
 	int rc = sp_store_get(d->opt.store, (enum sp_kind)kind, key, d->scratch);
+	if (rc == SP_ENOTFOUND)
+		return -EAGAIN; /* committed, not folded yet: the writer folds within a second or so */
 	if (rc)
 		return rc;
 	if (!shareable(d, d->scratch) ||
@@ -688,10 +717,12 @@ static void publish_dirty(sp_dht *d, uint64_t now_s)
 		if (rc == 0) {
 			keyset_add(&d->pub_cur, e->kind, e->key);
 			sent++;
-		} else if (rc == SP_ERATELIMIT) {
-			/* coalesced or over budget: try again at a later tick */
+		} else if (rc == SP_ERATELIMIT ||
+			   (rc == -EAGAIN && e->tries < FOLD_WAIT_TICKS)) {
+			/* coalesced, over budget, or not folded yet: a later tick */
 			pthread_mutex_lock(&d->lock);
-			keyset_add(&d->dirty, e->kind, e->key);
+			keyset_add_tries(&d->dirty, e->kind, e->key,
+					 (uint8_t)(e->tries + (rc == -EAGAIN)));
 			pthread_mutex_unlock(&d->lock);
 		}
 	}

@@ -22,20 +22,23 @@
 #      sources (2001:db8:b0::/64) at once; its published_records over time
 #      and its CPU (utime+stime, /proc) give values/s and CPU ms per value;
 #      the receivers' intake (rate limits, drops, records stored) is counted;
-#   3. lookup latency, listed (T's IPs) and unlisted keys:
-#      a. dht_probe lookup: a DHT node of its own (sp_dht, no publishing, no
-#         feed), timing sp_dht_lookup() after it joined: the DHT itself;
-#      b. dht_probe ctl: through a running node's control socket (its warm
+#   3. lookup latency, listed keys (T's IPs that reached n2's store through
+#      the feed) and unlisted ones (never reported):
+#      a. dht_probe ctl: through a running node's control socket (its warm
 #         DHT connection), as `sentrypeer lookup` does;
-#      c. `sentrypeer lookup --refresh` processes, against `--local` ones
+#      b. `sentrypeer lookup --refresh` processes, against `--local` ones
 #         (the difference is the DHT part of what a user waits for);
+#      c. dht_probe lookup: a DHT node of its own (sp_dht, no publishing, no
+#         feed), timing sp_dht_lookup() right after it joined;
+#      d. a. again, now that the probe node has left the network (churn);
 #   4. traffic: T and the probe stopped, nftables counters per DHT port (UDP
 #      sport = sent, dport = received; bytes include IP and UDP headers)
 #      over windows of W seconds: idle, then 1, 10 and 100 new attacker IPs
 #      a minute on A (numbers from a pool of 16), default budget (4K/s).
 #      Per hour = window bytes x 3600 / W, also minus the idle window.
-#      A publishes its live records again every 9.5 min (keepalive; first at
-#      30 s): a W < 570 s window holds one or none, which the output says;
+#      A publishes its live records again every 9.5 min (keepalive; first
+#      2 min after start): a W < 570 s window holds one or none (the output
+#      says which);
 #      --long (W = 600 s) holds one in every window.
 #
 # Needs root (or unprivileged user namespaces), unshare(1), ip(8), nft(8),
@@ -106,13 +109,13 @@ for v in $(env | sed -n 's/^\(SENTRYPEER_[A-Z_]*\)=.*/\1/p'); do unset "$v"; don
 export SENTRYPEER_CONFIG= SENTRYPEER_DHT_NETWORK=$NET SENTRYPEER_BOOTSTRAP_NODE=127.0.0.1:$BOOT
 
 if [ "$quick" = 1 ]; then
-	N=${nodes:-8}; W=${window:-60}; SETTLE=10; TRIALS=8; NFEED=1000; FEED_RATE=500
+	N=${nodes:-8}; W=${window:-60}; SETTLE=10; TRIALS=8; NFEED=1000; FEED_RATE=2000
 	NLOOK=30; NCLI=10
 elif [ "$long" = 1 ]; then
-	N=${nodes:-20}; W=${window:-600}; SETTLE=30; TRIALS=20; NFEED=5000; FEED_RATE=1000
+	N=${nodes:-20}; W=${window:-600}; SETTLE=30; TRIALS=20; NFEED=5000; FEED_RATE=5000
 	NLOOK=100; NCLI=20
 else
-	N=${nodes:-20}; W=${window:-240}; SETTLE=30; TRIALS=20; NFEED=5000; FEED_RATE=1000
+	N=${nodes:-20}; W=${window:-240}; SETTLE=30; TRIALS=20; NFEED=5000; FEED_RATE=5000
 	NLOOK=100; NCLI=20
 fi
 [ "$N" -ge 3 ] || die "--nodes: at least 3"
@@ -206,6 +209,14 @@ for f in sys.argv[1].split(","):
 print(" ".join(out))' "$fields"
 	done
 }
+num() { case $1 in '' | *[!0-9]*) echo 0 ;; *) echo "$1" ;; esac; }
+alive() { # NAME...: die when a node is gone (something outside this script may kill it)
+	local n
+	for n in "$@"; do
+		kill -0 "${PID[$n]}" 2>/dev/null ||
+			die "node $n is gone at $(date -u +%H:%M:%S): $(tail -n 3 "$work/$n.log" | tr '\n' ' ')"
+	done
+}
 sum_field() { # FIELD NAME...: the sum over nodes
 	dht_fields "$1" "${@:2}" | awk '{ s += $2 } END { print s + 0 }'
 }
@@ -271,6 +282,7 @@ idle_rss=$(ps -o rss= -p "${PID[n5]:-${PID[n2]}}" | tr -d ' ')
 echo "idle node RSS: $((idle_rss / 1024)) MiB (one node)"
 echo
 
+alive $(ring)
 # ---- 1. event on A to the record in the other stores -------------------------------------
 echo "== 1. event on A (n1) to the record in the other nodes' stores, $TRIALS trials =="
 dirs=("$work/n1")
@@ -287,11 +299,13 @@ echo
 # ---- 2. publish throughput on T -------------------------------------------------------------
 echo "== 2. publish throughput: node T (one more node, --dht-bandwidth 100M), $NFEED new IPv6 attackers at $FEED_RATE/s =="
 python3 - "$NFEED" >"$work/src_b0.txt" <<'EOF'
-import sys
+import ipaddress, sys
+base = ipaddress.IPv6Address("2001:db8:b0::")
 for i in range(1, int(sys.argv[1]) + 1):
-    print("2001:db8:b0::%x:%x" % (i >> 16, i & 0xffff))
+    print(base + i)
 EOF
 node T "$T_IDX" --bootstrap 127.0.0.1:$BOOT --sip-address ::1 --dht-bandwidth 100M
+t_T=$(now_ms)
 wait_log T "dht: connected" 60 || die "T did not connect: $(tail -c 1500 "$work/T.log")"
 sleep 5
 tpid=${PID[T]}
@@ -306,22 +320,27 @@ cpu0=$(ticks "$tpid")
 t0=$(now_ms)
 "$probe" feed $((SIP0 + T_IDX)) "$work/src_b0.txt" 0 "$NFEED" "$FEED_RATE" >"$work/feed_t.out" &
 feed_pid=$!
-last=$p0 t_last=$t0 cpu_last=$cpu0 stable=0
+last=$p0 t_last=$t0 cpu_last=$cpu0 stable=0 pub1= dur1= t_ka=
 : >"$work/tput.txt"
+# until every IP is published, or T's first keepalive round (2 min after its
+# start) is over, 4 min at most
 while :; do
-	sleep 0.5
+	sleep 0.2
 	set -- $(dht_fields node.dht.published_records T)
-	p=$2 tn=$(now_ms)
+	p=$(num "$2") tn=$(now_ms)
 	echo "$((tn - t0)) $((p - p0))" >>"$work/tput.txt"
 	if [ "$p" != "$last" ]; then
+		[ -n "$pub1" ] && [ -z "$t_ka" ] && t_ka=$((tn - 200))
 		last=$p t_last=$tn cpu_last=$(ticks "$tpid") stable=0
 	else
 		stable=$((stable + 1))
 	fi
 	kill -0 "$feed_pid" 2>/dev/null && continue
-	[ $((p - p0)) -ge $((NFEED + 16)) ] && [ "$stable" -ge 2 ] && break
-	[ "$stable" -ge 20 ] && break # 10 s without a publish
-	[ $((tn - t0)) -gt 180000 ] && break
+	# the first pass is over after 3 s without a publish
+	[ -z "$pub1" ] && [ "$stable" -ge 15 ] && pub1=$((last - p0)) dur1=$((t_last - t0))
+	[ $((p - p0)) -ge $((NFEED + 16)) ] && [ "$stable" -ge 5 ] && break
+	[ "$stable" -ge 50 ] && [ "$tn" -gt $((t_T + 150000)) ] && break
+	[ $((tn - t0)) -gt 240000 ] && break
 done
 wait "$feed_pid" || true
 m1=$(machine_busy)
@@ -330,15 +349,24 @@ pub=$(($2 - p0)) puts=$(($3 - puts0)) pfail=$(($4 - pf0)) deferred=$(($5 - def0)
 dur=$((t_last - t0))
 cpu_ticks=$((cpu_last - cpu0))
 echo "  $(cat "$work/feed_t.out" | sed 's/^feed: //') (to T's SIP port)"
-echo "  T published $pub record values (and $batches feed batches in all) in $dur ms from the first INVITE to the last publish: $(calc "printf \"%.0f\", $pub / ($dur / 1000.0)") values/s"
+: "${pub1:=$pub}" "${dur1:=$dur}"
+echo "  first pass (new keys, published within a second of their event): $pub1 record values in $dur1 ms from the first INVITE: $(calc "printf \"%.0f\", $pub1 / ($dur1 > 0 ? $dur1 : 1) * 1000") values/s"
+if [ -n "$t_ka" ]; then
+	echo "  then T's first keepalive round (2 min after its start): $((pub - pub1)) more in $((t_last - t_ka)) ms (sampled every 0.2 s): $(calc "printf \"%.0f\", ($pub - $pub1) / (($t_last - $t_ka) > 0 ? ($t_last - $t_ka) : 1) * 1000") values/s"
+fi
+echo "  in all: $pub record values (and $batches feed batches) by $dur ms after the first INVITE"
 echo "  T's puts: $puts started, $pfail failed so far (puts_ok $putsok), publish_deferred +$deferred"
-echo "  T's CPU over that time: $(calc "printf \"%.0f\", $cpu_ticks * 1000 / $hz") ms (idle rate $(calc "printf \"%.1f\", $idle_tps * 1000 / $hz") ms/s), $(calc "printf \"%.2f\", ($cpu_ticks - $idle_tps * $dur / 1000) * 1000 / $hz / ($pub > 0 ? $pub : 1)") CPU ms per value above idle (SIP intake, store, signing, OpenDHT puts: all of T)"
+echo "  T's CPU from the first INVITE to the last publish: $(calc "printf \"%.0f\", $cpu_ticks * 1000 / $hz") ms (idle rate $(calc "printf \"%.1f\", $idle_tps * 1000 / $hz") ms/s), $(calc "printf \"%.2f\", ($cpu_ticks - $idle_tps * $dur / 1000) * 1000 / $hz / ($pub > 0 ? $pub : 1)") CPU ms per value above idle (SIP intake, store, signing, OpenDHT puts: all of T)"
 set -- $m0 $m1
 echo "  machine busy $(calc "printf \"%.0f\", ($3 - $1) / ($4 - $2) * 100 * $ncpu")% of $((ncpu * 100))% meanwhile (all $((N + 1)) nodes and everything else on the machine) | $(stamp)"
-echo "  published over time (ms since the first INVITE: values): $(awk 'NR % 4 == 1 { printf "%s:%s ", $1, $2 }' "$work/tput.txt" | head -c 600)"
+echo "  published over time (ms since the first INVITE: values, where it changed): $(awk '$2 != prev { printf "%s:%s ", $1, $2; prev = $2 }' "$work/tput.txt" | head -c 700)"
 if [ "$pub" -lt "$NFEED" ]; then
 	set -- $(dht_fields events.count,ip_addresses.local T)
 	echo "  NOTE: T published fewer record values ($pub) than it got new IPs ($NFEED); its store has $2 events, $3 local IPs"
+fi
+if [ "$pub1" -lt "$NFEED" ]; then
+	echo "  NOTE: the first pass missed $((NFEED - pub1)) of the $NFEED new IPs (their aggregates were not in the store yet when the publisher"
+	echo "        looked; they wait for the next keepalive round)"
 fi
 sleep 10
 recv1=$(sum_field node.dht.records_accepted $(ring))
@@ -350,35 +378,34 @@ echo
 
 # ---- 3. lookup latency ------------------------------------------------------------------------
 echo "== 3. lookup latency: listed keys (T's IPs) and unlisted ones (2001:db8:dead::/64, never reported) =="
+"$sp" export --source peers --format txt --data-dir "$work/n2" 2>/dev/null | grep '^2001:db8:b0:' |
+	sort >"$work/listed_all.txt" || true
 python3 - "$NFEED" "$NLOOK" "$NCLI" "$work" <<'EOF'
 import random, sys
 nfeed, nlook, ncli, work = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 r = random.Random(4)
-keys = ["2001:db8:b0::%x:%x" % (i >> 16, i & 0xffff) for i in range(1, nfeed + 1)]
+keys = open(work + "/listed_all.txt").read().split()
+if len(keys) < 2 * nlook + ncli:
+    sys.exit("bench_dht: only %d of T's IPs reached n2: too few listed keys" % len(keys))
 r.shuffle(keys)
-un = ["2001:db8:dead::%x" % i for i in range(1, 3 * nlook + 2 * ncli + 20)]
+un = ["2001:db8:dead::%x" % i for i in range(1, 4 * nlook + 2 * ncli + 20)]
 sets = {"probe": nlook, "ctl": nlook, "cli": ncli}
 o = 0
 for name, n in sets.items():
     open("%s/%s_listed.txt" % (work, name), "w").write("\n".join(keys[o:o + n]) + "\n")
     o += n
 o = 0
-for name, n in [("probe", nlook + 10), ("ctl", nlook), ("cli", ncli)]:
+for name, n in [("probe", nlook + 10), ("ctl", nlook), ("cli", ncli), ("ctl2", nlook)]:
     open("%s/%s_unlisted.txt" % (work, name), "w").write("\n".join(un[o:o + n]) + "\n")
     o += n
 EOF
 B=n$((N / 2))
-echo " a. dht_probe: a DHT node of its own (any free port), timeout 5 s, 10 cold lookups first"
-"$probe" lookup "$NET" 127.0.0.1:$BOOT 5000 10 "$work/probe_listed.txt" "$work/probe_unlisted.txt" \
-	>"$work/probe.out" 2>&1 || die "dht_probe lookup failed: $(tail -n 5 "$work/probe.out")"
-grep -v '^probe \(cold\|listed\|unlisted\) ' "$work/probe.out" | sed 's/^/    /'
-echo "    target: p50 < 50 ms | $(stamp)"
-echo " b. through $B's control socket ('lookup ip KEY 5000'), its warm DHT connection"
+echo " a. through $B's control socket ('lookup ip KEY 5000'), its warm DHT connection"
 "$probe" ctl "$work/$B/sentrypeer.sock" 5000 "$work/ctl_listed.txt" "$work/ctl_unlisted.txt" \
 	>"$work/ctl.out" 2>&1 || die "dht_probe ctl failed: $(tail -n 5 "$work/ctl.out")"
 grep -v '^ctl \(listed\|unlisted\) ' "$work/ctl.out" | sed 's/^/    /'
 echo "    $(stamp)"
-echo " c. sentrypeer lookup processes on $B (--dht-timeout 5s), $NCLI each: --refresh listed, --refresh unlisted, --local"
+echo " b. sentrypeer lookup processes on $B (--dht-timeout 5s), $NCLI each: --refresh listed, --refresh unlisted, --local"
 cli_time() { # OUT-FILE FILE ARGS...: ms per process, one a line, and exit codes
 	local out=$1 f=$2 k s e rc
 	shift 2
@@ -406,6 +433,16 @@ cli_sum "$work/cli_ll.txt" "lookup --local (after --refresh)"
 pl=$(sort -n "$work/cli_rl.txt" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] / 1000 }')
 pr=$(sort -n "$work/cli_ll.txt" | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] / 1000 }')
 echo "    p50 --refresh minus p50 --local (listed): $(calc "printf \"%.1f\", $pl - $pr") ms: the DHT's share of a user's lookup"
+echo " c. dht_probe: a DHT node of its own (any free port), timeout 5 s, 10 cold lookups first"
+"$probe" lookup "$NET" 127.0.0.1:$BOOT 5000 10 "$work/probe_listed.txt" "$work/probe_unlisted.txt" \
+	>"$work/probe.out" 2>&1 || die "dht_probe lookup failed: $(tail -n 5 "$work/probe.out")"
+grep -v '^probe \(cold\|listed\|unlisted\) ' "$work/probe.out" | sed 's/^/    /'
+echo "    target: p50 < 50 ms | $(stamp)"
+echo " d. through $B's control socket again, now that the probe node has left (its entries in routing tables time out)"
+"$probe" ctl "$work/$B/sentrypeer.sock" 5000 "$work/ctl_listed.txt" "$work/ctl2_unlisted.txt" \
+	>"$work/ctl2.out" 2>&1 || die "dht_probe ctl failed: $(tail -n 5 "$work/ctl2.out")"
+grep -v '^ctl \(listed\|unlisted\) ' "$work/ctl2.out" | sed 's/^/    /'
+echo "    (listed: the same keys as in a.) $(stamp)"
 echo
 
 # ---- 4. traffic per node -----------------------------------------------------------------------
@@ -427,7 +464,7 @@ printf '  %-14s %-9s | %-33s | %-33s | %-27s | %s\n' "window" "events" "all node
 for rate in 0 1 10 100; do
 	count=$((rate * W / 60))
 	set -- $(dht_fields node.dht.published_records,node.dht.publish_deferred n1)
-	ap0=$2 ad0=$3
+	ap0=$(num "$2") ad0=$(num "$3")
 	k0=$(ka)
 	nft_snap "$work/nft0.txt"
 	ws=$(now_ms)
@@ -441,8 +478,9 @@ for rate in 0 1 10 100; do
 	nft_snap "$work/nft1.txt"
 	we=$(now_ms)
 	[ -n "$fp" ] && { wait "$fp" || echo "  WARNING: feed at $rate/min: $(cat "$work/feed_a$rate.out")"; }
+	alive $(ring)
 	set -- $(dht_fields node.dht.published_records,node.dht.publish_deferred n1)
-	ap=$(($2 - ap0)) ad=$(($3 - ad0))
+	ap=$(($(num "$2") - ap0)) ad=$(($(num "$3") - ad0))
 	kr=$(($(ka) - k0))
 	secs=$(calc "print ($we - $ws) / 1000")
 	# per node MB/h (1 MB = 10^6 bytes), the ring's ports only
@@ -471,11 +509,12 @@ echo
 
 # ---- what the nodes said ------------------------------------------------------------------------
 echo "== node health =="
+alive $(ring)
 dht_fields node.dht.connected,node.dht.puts,node.dht.puts_failed,node.dht.values_received,node.dht.records_accepted,counters.dht_records_dropped,node.dht.rejected.rate_limited,node.dht.rejected.malformed,node.dht.rejected.signature,node.dht.rejected.expired,node.dht.rejected.wrong_key $(ring) >"$work/health.txt"
 awk 'BEGIN { print "  node connected puts puts_failed values_received records_accepted records_dropped rate_limited malformed signature expired wrong_key" }
-	{ printf "  %s\n", $0 }' "$work/health.txt" | column -t | sed 's/^/  /'
+	{ if ($7 == "-") $7 = 0; printf "  %s\n", $0 }' "$work/health.txt" | column -t | sed 's/^/  /'
 rss=$(for n in $(ring); do ps -o rss= -p "${PID[$n]}"; done | awk '{ s += $1; if ($1 > m) m = $1 } END { printf "mean %.0f MiB, max %.0f MiB", s / NR / 1024, m / 1024 }')
-echo "  node RSS: $rss"
+echo "  node RSS: $rss (records_dropped: the node's counter dht_records_dropped, intake queue full)"
 t_stop=$(now_ms)
 for n in $(ring); do kill -TERM "${PID[$n]}" 2>/dev/null || true; done
 for n in $(ring); do stop_node "$n"; done

@@ -28,6 +28,7 @@
 #include "bench_util.h"
 #include "dht.h"
 #include "sp_error.h"
+#include "sp_key.h"
 #include "sp_log.h"
 #include "sp_time.h"
 #include "store.h"
@@ -59,8 +60,10 @@ static void sleep_ns(uint64_t ns)
 		;
 }
 
-/* Lines of a file (trimmed), at most KEYS_MAX. */
-static char **read_lines(const char *path, size_t *n)
+/* Lines of a file (trimmed), at most KEYS_MAX; with ips, each line must be
+ * an IP address and is normalised as the node does (the DHT key is the
+ * hash of the normalised text: "2001:db8::0:1" would name another key). */
+static char **read_lines(const char *path, size_t *n, bool ips)
 {
 	FILE *f = fopen(path, "r");
 	if (!f) {
@@ -72,6 +75,14 @@ static char **read_lines(const char *path, size_t *n)
 	*n = 0;
 	while (v && *n < KEYS_MAX && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, " \t\r\n")] = '\0';
+		char norm[SP_KEY_MAX];
+		if (ips && line[0]) {
+			if (sp_ip_normalize(line, norm, NULL) != 0) {
+				fprintf(stderr, "dht_probe: %s: not an IP address: %s\n", path, line);
+				exit(2);
+			}
+			snprintf(line, sizeof(line), "%s", norm);
+		}
 		if (line[0] && !(v[*n] = strdup(line)))
 			die("out of memory");
 		if (line[0])
@@ -134,7 +145,7 @@ static int cmd_lookup(int argc, char **argv)
 	const char *boot[1] = { argv[3] };
 	uint64_t timeout_ns = strtoull(argv[4], NULL, 10) * 1000000ull;
 	size_t warmup = strtoul(argv[5], NULL, 10), nl, nu;
-	char **listed = read_lines(argv[6], &nl), **unlisted = read_lines(argv[7], &nu);
+	char **listed = read_lines(argv[6], &nl, true), **unlisted = read_lines(argv[7], &nu, true);
 	if (nu < warmup)
 		die("fewer unlisted keys than warm-up lookups");
 
@@ -237,7 +248,7 @@ static int cmd_ctl(int argc, char **argv)
 	const char *path = argv[2];
 	unsigned long ms = strtoul(argv[3], NULL, 10);
 	size_t nl, nu;
-	char **listed = read_lines(argv[4], &nl), **unlisted = read_lines(argv[5], &nu);
+	char **listed = read_lines(argv[4], &nl, true), **unlisted = read_lines(argv[5], &nu, true);
 	struct series sl = { "listed", calloc(nl + 1, 8), 0, 0, 0, 0, 0 };
 	struct series su = { "unlisted", calloc(nu + 1, 8), 0, 0, 0, 0, 0 };
 	static char ans[1 << 20];
@@ -333,7 +344,7 @@ static int cmd_feed(int argc, char **argv)
 	int port = atoi(argv[2]);
 	size_t n, first = strtoul(argv[4], NULL, 10), count = strtoul(argv[5], NULL, 10);
 	double rate = strtod(argv[6], NULL);
-	char **src = read_lines(argv[3], &n);
+	char **src = read_lines(argv[3], &n, true);
 	if (first + count > n || rate <= 0)
 		die("not enough source addresses, or no rate");
 	uint64_t gap = (uint64_t)(1e9 / rate), start = sp_mono_ns();
