@@ -156,12 +156,13 @@ int sp_export_options_finish(struct sp_export_options *opt, bool kind_given, cha
 	return 0;
 }
 
-struct own_addrs {
-	char (*keys)[SP_KEY_MAX];
+struct sp_addr_filter {
+	bool include_private;
+	char (*keys)[SP_KEY_MAX]; /* this host's own addresses */
 	size_t n;
 };
 
-static void own_addrs_load(struct own_addrs *o)
+static void own_addrs_load(sp_addr_filter *o)
 {
 	struct ifaddrs *ifa, *i;
 	o->keys = NULL;
@@ -190,29 +191,47 @@ static void own_addrs_load(struct own_addrs *o)
 	freeifaddrs(ifa);
 }
 
+sp_addr_filter *sp_addr_filter_new(bool include_private)
+{
+	sp_addr_filter *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->include_private = include_private;
+	if (!include_private)
+		own_addrs_load(f);
+	return f;
+}
+
+bool sp_addr_filter_allows(const sp_addr_filter *f, const char *ip)
+{
+	if (f->include_private)
+		return true;
+	if (!sp_ip_scope_is_shareable(sp_ip_scope(ip)))
+		return false;
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->keys[i], ip) == 0)
+			return false;
+	return true;
+}
+
+void sp_addr_filter_free(sp_addr_filter *f)
+{
+	if (f)
+		free(f->keys);
+	free(f);
+}
+
 struct ctx {
 	const struct sp_export_options *opt;
 	FILE *out;
 	struct sp_export_stats *stats;
 	uint64_t retention;
-	struct own_addrs own;
+	sp_addr_filter *filter;
 	int family;      /* nft/ipset passes: AF_INET or AF_INET6 */
 	size_t in_chunk; /* nft: elements in the open statement */
 	bool first;      /* json: no comma before the first record */
 	const char *set;
 };
-
-static bool ip_allowed(struct ctx *c, const char *ip)
-{
-	if (c->opt->include_private)
-		return true;
-	if (!sp_ip_scope_is_shareable(sp_ip_scope(ip)))
-		return false;
-	for (size_t i = 0; i < c->own.n; i++)
-		if (strcmp(c->own.keys[i], ip) == 0)
-			return false;
-	return true;
-}
 
 static void csv_field(FILE *out, const char *s)
 {
@@ -243,7 +262,7 @@ static int emit(const sp_agg *a, void *ud)
 	if (a->kind == SP_KIND_IP) {
 		if (c->family && (strchr(a->key, ':') ? AF_INET6 : AF_INET) != c->family)
 			return 0;
-		if (!ip_allowed(c, a->key)) {
+		if (!sp_addr_filter_allows(c->filter, a->key)) {
 			c->stats->skipped_private++;
 			return 0;
 		}
@@ -335,8 +354,8 @@ int sp_export(sp_store *st, const struct sp_export_options *opt_in, FILE *out,
 	c.stats = stats;
 	c.retention = sp_store_retention(st);
 	c.first = true;
-	if (!opt.include_private)
-		own_addrs_load(&c.own);
+	if (!(c.filter = sp_addr_filter_new(opt.include_private)))
+		return -ENOMEM;
 
 	bool ips = opt.kind != SP_EXPORT_NUMBER, numbers = opt.kind != SP_EXPORT_IP;
 	switch (opt.format) {
@@ -405,7 +424,7 @@ int sp_export(sp_store *st, const struct sp_export_options *opt_in, FILE *out,
 		rc = pass(st, &c, SP_KIND_IP);
 		break;
 	}
-	free(c.own.keys);
+	sp_addr_filter_free(c.filter);
 	if (rc == 0 && (fflush(out) != 0 || ferror(out)))
 		rc = -EIO;
 	return rc;

@@ -54,6 +54,14 @@ const char *sp_export_format_name(enum sp_export_format f);
 /* Formats that only make sense for IP addresses. */
 bool sp_export_format_ip_only(enum sp_export_format f);
 
+/* Which addresses may leave the node: with include_private all, else not
+ * loopback, private, link-local, reserved, nor this host's own (read once,
+ * when the filter is made). */
+typedef struct sp_addr_filter sp_addr_filter;
+sp_addr_filter *sp_addr_filter_new(bool include_private);
+bool sp_addr_filter_allows(const sp_addr_filter *f, const char *ip);
+void sp_addr_filter_free(sp_addr_filter *f);
+
 /* Returns 0, a store error, or -EIO when writing to out failed. */
 int sp_export(sp_store *st, const struct sp_export_options *opt, FILE *out,
 	      struct sp_export_stats *stats);

@@ -12,6 +12,7 @@
  * Signals are blocked in every thread and taken by sigtimedwait() here, so
  * no handler runs inside library code; the same loop logs drops.
  */
+#include "api.h"
 #include "cli.h"
 #include "events_out.h"
 #include "honeypot.h"
@@ -43,6 +44,7 @@ struct node {
 	sp_listeners *ls;
 	sp_events_out *out;
 	gnutls_certificate_credentials_t tls_cred;
+	sp_api *api;
 	/* counters already written to the store (writer thread only) */
 	uint64_t saved[20];
 };
@@ -50,8 +52,6 @@ struct node {
 /* Parts of the node that later work adds; say so rather than pretend. */
 static void warn_missing(const struct sp_config *cfg)
 {
-	if (cfg->api)
-		log_warn("the HTTP API (--api) is not part of this build yet");
 	if (cfg->webhook_url)
 		log_warn("webhooks (--webhook-url) are not part of this build yet");
 	if (cfg->peer_to_peer)
@@ -175,6 +175,24 @@ static int start_honeypot(struct node *n)
 	return 0;
 }
 
+/* The HTTP API (api.h), once the store, the writer and the honeypot it
+ * reads run. Stopped first, before what it reads. */
+static int start_api(struct node *n)
+{
+	struct sp_api_options o;
+	char *token = NULL;
+	int rc = sp_api_options_from_config(&o, &n->cfg, &token);
+	if (rc == 0) {
+		o.writer = n->w;
+		o.honeypot = n->hp;
+		o.listeners = n->ls;
+		/* the DHT plugs in as o.dht (struct sp_api_dht); NULL: local answers only */
+		rc = sp_api_start(&n->api, n->st, &o);
+	}
+	free(token);
+	return rc;
+}
+
 /* Every 10 s: say what was lost, if anything. */
 static void log_losses(struct node *n, uint64_t *last_dropped, uint64_t *last_bad)
 {
@@ -258,6 +276,8 @@ int cmd_run(int argc, char **argv)
 		 (const char *[]){ "full", "nometa", "none" }[n.cfg.sync]);
 	if (start_honeypot(&n))
 		goto out;
+	if (n.cfg.api && start_api(&n))
+		goto out;
 	warn_missing(&n.cfg);
 
 	uint64_t last_dropped = 0, last_bad = 0;
@@ -278,6 +298,7 @@ int cmd_run(int argc, char **argv)
 	}
 	status = SP_EXIT_OK;
 out:
+	sp_api_stop(n.api); /* it reads the store and the counters below */
 	sp_listeners_stop(n.ls); /* no new events; their counters stay readable */
 	if (n.w)
 		sp_writer_stop(n.w); /* commits and folds what is queued, saves the counters */
