@@ -339,44 +339,67 @@ static enum route_id match(const char *url, int *shape, const char **rest)
 	return R_NONE;
 }
 
+/* In con_cls between the two calls MHD makes for a request. */
+static char checked_marker;
+#define CHECKED ((void *)&checked_marker)
+
+/*
+ * libmicrohttpd calls this at least twice per request: once when the
+ * headers are in, then (after any body) once more. A reply queued on the
+ * first call closes the connection after it, so that call only runs the
+ * checks and answers what fails them (the connection may as well close);
+ * good requests are answered on the second call and the connection stays
+ * open for the next. A third call comes for a lookup parked on the DHT.
+ */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
 				  const char *method, const char *version,
 				  const char *upload_data, size_t *upload_size, void **con_cls)
 {
 	sp_api *api = cls;
 	char q[96];
+	bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 
-	if (*con_cls) {
-		/* a parked lookup came back (or, never answered yet, a body) */
+	if (*con_cls && *con_cls != CHECKED) {
 		*upload_size = 0;
 		return api_lookup_resume(api, c, *con_cls);
 	}
-	uint64_t start = sp_mono_ns();
-	atomic_fetch_add_explicit(&api->c.requests, 1, memory_order_relaxed);
+	if (*con_cls == NULL) {
+		atomic_fetch_add_explicit(&api->c.requests, 1, memory_order_relaxed);
+		if (request_size(c, url) > api->opt.max_header)
+			return api_error(api, c, 431,
+					 "request line and headers are larger than %zu bytes",
+					 api->opt.max_header);
+		if (api->token && !authorized(api, c))
+			return api_error(api, c, 401, "this API needs its token: "
+						      "'Authorization: Bearer TOKEN'");
+		int shape;
+		const char *rest;
+		if (match(url, &shape, &rest) == R_NONE && !api_asset_find(url))
+			return api_error(api, c, 404, "no such route: %s (see docs/api.md)",
+					 api_quote(url, q, sizeof(q)));
+		if (!head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+			return api_error(api, c, 405,
+					 "method %s not allowed: this API is read-only (GET, HEAD)",
+					 api_quote(method, q, sizeof(q)));
+		if (has_body(c))
+			return api_error(api, c, 413,
+					 "request bodies are not accepted (this API is read-only)");
+		*con_cls = CHECKED;
+		return MHD_YES;
+	}
+	if (*upload_size) { /* cannot happen: a body was refused above */
+		*upload_size = 0;
+		return MHD_YES;
+	}
 
-	if (request_size(c, url) > api->opt.max_header)
-		return api_error(api, c, 431, "request line and headers are larger than %zu bytes",
-				 api->opt.max_header);
-	if (api->token && !authorized(api, c))
-		return api_error(api, c, 401, "this API needs its token: "
-					      "'Authorization: Bearer TOKEN'");
-	bool get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
-	bool head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+	uint64_t start = sp_mono_ns();
 	int shape = 0;
 	const char *rest = NULL;
 	enum route_id id = match(url, &shape, &rest);
-	const struct api_asset *asset = id == R_NONE ? api_asset_find(url) : NULL;
-	if (id == R_NONE && !asset)
-		return api_error(api, c, 404, "no such route: %s (see /api/v1 in docs/api.md)",
-				 api_quote(url, q, sizeof(q)));
-	if (!get && !head)
-		return api_error(api, c, 405, "method %s not allowed: this API is read-only (GET, HEAD)",
-				 api_quote(method, q, sizeof(q)));
-	if (has_body(c))
-		return api_error(api, c, 413, "request bodies are not accepted (this API is read-only)");
-
-	if (asset)
-		return api_route_asset(api, c, asset);
+	if (id == R_NONE) {
+		const struct api_asset *asset = api_asset_find(url);
+		return asset ? api_route_asset(api, c, asset) : MHD_NO;
+	}
 	switch (id) {
 	case R_HEALTH: return api_route_health(api, c);
 	case R_LOOKUP: return api_route_lookup(api, c, con_cls, shape, rest, start);
@@ -397,7 +420,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
 	struct api_req *r = *con_cls;
-	if (!r)
+	if (!r || r == CHECKED)
 		return;
 	if (r->job)
 		api_dht_release(cls, r->job);
@@ -552,7 +575,9 @@ static int start_daemon(sp_api *api, size_t i)
 	api->daemons[i] = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, api,
 		MHD_OPTION_LISTEN_SOCKET, api->socks[i],
-		MHD_OPTION_THREAD_POOL_SIZE, api->opt.threads > 1 ? api->opt.threads : 0,
+		/* one thread: no pool (libmicrohttpd warns about a pool of 1) */
+		api->opt.threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_CONNECTION_LIMIT,
+		api->opt.threads > 1 ? api->opt.threads : api->opt.max_conns,
 		MHD_OPTION_CONNECTION_LIMIT, api->opt.max_conns,
 		MHD_OPTION_PER_IP_CONNECTION_LIMIT, api->opt.max_conns_per_source,
 		MHD_OPTION_CONNECTION_TIMEOUT, timeout,

@@ -74,7 +74,8 @@ struct sp_api {
 	/* streams (api_stream.c) */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	unsigned streams_live;
+	unsigned streams_live;   /* producer threads */
+	unsigned streams_active; /* of which still producing (the limit) */
 	bool streams_closed;
 	struct api_stream *streams;
 	struct api_dht_pool *pool;   /* api_dht.c; NULL without a DHT */

@@ -172,6 +172,10 @@ static void *producer_main(void *arg)
 	}
 	if (rc && rc != -EIO)
 		log_warn("HTTP API: a streamed answer stopped: %s", sp_strerror(rc));
+	/* the slot is free before the client can see the end */
+	pthread_mutex_lock(&api->mu);
+	api->streams_active--;
+	pthread_mutex_unlock(&api->mu);
 	pthread_mutex_lock(&s->mu);
 	s->finished = true;
 	s->failed = rc != 0;
@@ -216,7 +220,7 @@ static enum MHD_Result stream_start(sp_api *api, struct MHD_Connection *c, struc
 	}
 
 	pthread_mutex_lock(&api->mu);
-	if (api->streams_closed || api->streams_live >= api->opt.max_exports) {
+	if (api->streams_closed || api->streams_active >= api->opt.max_exports) {
 		bool closed = api->streams_closed;
 		pthread_mutex_unlock(&api->mu);
 		s->refs = 1;
@@ -249,6 +253,7 @@ static enum MHD_Result stream_start(sp_api *api, struct MHD_Connection *c, struc
 		api->streams->prev = s;
 	api->streams = s;
 	api->streams_live++;
+	api->streams_active++;
 	pthread_mutex_unlock(&api->mu);
 	atomic_fetch_add_explicit(&api->c.streams, 1, memory_order_relaxed);
 
