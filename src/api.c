@@ -590,7 +590,7 @@ static int start_daemon(sp_api *api, size_t i)
 	return api->daemons[i] ? 0 : -EIO;
 }
 
-int sp_api_start(sp_api **out, sp_store *st, const struct sp_api_options *opt)
+int sp_api_open(sp_api **out, sp_store *st, const struct sp_api_options *opt)
 {
 	int rc = 0;
 	uint8_t id[16];
@@ -639,26 +639,24 @@ int sp_api_start(sp_api **out, sp_store *st, const struct sp_api_options *opt)
 	if (opt->dht && opt->dht->lookup) {
 		api->dht = *opt->dht;
 		api->has_dht = true;
-		if ((rc = api_dht_pool_start(api)))
-			goto fail;
 	}
-	if ((rc = api_summary_start(api)))
-		goto fail;
 
 	size_t n = opt->addresses->n;
 	api->daemons = calloc(n, sizeof(*api->daemons));
 	api->socks = malloc(n * sizeof(*api->socks));
-	if (!api->daemons || !api->socks) {
+	api->addrs = calloc(n, sizeof(*api->addrs));
+	if (!api->daemons || !api->socks || !api->addrs) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	uint16_t port = opt->port;
 	for (size_t i = 0; i < n; i++) {
 		const char *addr = opt->addresses->v[i];
+		bool v6 = strchr(addr, ':') != NULL;
 		uint16_t bound = 0;
 		if ((rc = listen_on(addr, port, &api->socks[i], &bound))) {
-			log_error("HTTP API: cannot listen on %s%s%s:%u: %s%s", strchr(addr, ':') ? "[" : "",
-				  addr, strchr(addr, ':') ? "]" : "", port, sp_strerror(rc),
+			log_error("HTTP API: cannot listen on %s%s%s:%u: %s%s", v6 ? "[" : "", addr,
+				  v6 ? "]" : "", port, sp_strerror(rc),
 				  rc == -EADDRINUSE ? " (another program has it: set --api-port)" : "");
 			goto fail;
 		}
@@ -667,13 +665,8 @@ int sp_api_start(sp_api **out, sp_store *st, const struct sp_api_options *opt)
 			api->port = bound;
 			port = bound; /* port 0: every address on the port the kernel gave */
 		}
-		if ((rc = start_daemon(api, i))) {
-			log_error("HTTP API: cannot start the server on %s", addr);
-			goto fail;
-		}
-		log_info("HTTP API listening on http://%s%s%s:%u/ (%s)", strchr(addr, ':') ? "[" : "",
-			 addr, strchr(addr, ':') ? "]" : "", bound,
-			 api->token ? "token required" : "no token");
+		snprintf(api->addrs[i], sizeof(api->addrs[i]), "%s%s%s:%u", v6 ? "[" : "", addr,
+			 v6 ? "]" : "", bound);
 		if (!api->token && !is_loopback(addr))
 			log_warn("the HTTP API listens on %s without a token: anyone who can reach it "
 				 "can read the list (set api-token-file)", addr);
@@ -682,6 +675,37 @@ int sp_api_start(sp_api **out, sp_store *st, const struct sp_api_options *opt)
 	return 0;
 fail:
 	sp_api_stop(api);
+	return rc;
+}
+
+int sp_api_run(sp_api *api, const struct sp_api_live *live)
+{
+	int rc;
+	if (live)
+		api->live = *live;
+	if (api->has_dht && (rc = api_dht_pool_start(api)))
+		return rc;
+	if ((rc = api_summary_start(api)))
+		return rc;
+	for (size_t i = 0; i < api->n_daemons; i++) {
+		if ((rc = start_daemon(api, i))) {
+			log_error("HTTP API: cannot start the server on %s", api->addrs[i]);
+			return rc;
+		}
+		log_info("HTTP API listening on http://%s/ (%s)", api->addrs[i],
+			 api->token ? "token required" : "no token");
+	}
+	return 0;
+}
+
+int sp_api_start(sp_api **out, sp_store *st, const struct sp_api_options *opt,
+		 const struct sp_api_live *live)
+{
+	int rc = sp_api_open(out, st, opt);
+	if (rc == 0 && (rc = sp_api_run(*out, live))) {
+		sp_api_stop(*out);
+		*out = NULL;
+	}
 	return rc;
 }
 
@@ -712,6 +736,7 @@ void sp_api_stop(sp_api *api)
 	pthread_cond_destroy(&api->cv);
 	free(api->daemons);
 	free(api->socks);
+	free(api->addrs);
 	free(api->token);
 	free(api);
 }

@@ -75,8 +75,11 @@ struct sp_api_options {
 	size_t max_header;
 	const struct sp_api_dht *dht;       /* copied; NULL: no DHT */
 	bool sharing;                       /* for the dashboard when dht is NULL */
-	/* Live counters for /metrics and the dashboard; each may be NULL. They
-	 * must outlive the API. */
+};
+
+/* The node's parts whose live counters /metrics and the dashboard show;
+ * each may be NULL, and must outlive the API. */
+struct sp_api_live {
 	sp_writer *writer;
 	sp_honeypot *honeypot;
 	sp_listeners *listeners;
@@ -88,10 +91,16 @@ struct sp_api_options {
 int sp_api_options_from_config(struct sp_api_options *o, const struct sp_config *cfg,
 			       char **token);
 
-/* Binds every address, starts the threads, logs where it listens. The
- * store must stay open until sp_api_stop() returns. Errors: -errno (bind:
- * logged with the address), -ENOMEM, SP_EPARSE (bad options). */
-int sp_api_start(sp_api **out, sp_store *st, const struct sp_api_options *opt);
+/* Two steps, so that a node started as root binds (and has read the token
+ * file) before it gives up root, and serves once its other parts run:
+ * sp_api_open() binds every address (errors: -errno, logged with the
+ * address; -ENOMEM; SP_EPARSE for bad options); sp_api_run() starts the
+ * threads and logs where it listens. sp_api_start() does both. The store
+ * must stay open until sp_api_stop() returns. */
+int sp_api_open(sp_api **out, sp_store *st, const struct sp_api_options *opt);
+int sp_api_run(sp_api *api, const struct sp_api_live *live);
+int sp_api_start(sp_api **out, sp_store *st, const struct sp_api_options *opt,
+		 const struct sp_api_live *live);
 /* The port the first address is bound to. */
 uint16_t sp_api_port(const sp_api *api);
 /* Stops accepting, answers what is parked, ends streams, joins every

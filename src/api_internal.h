@@ -58,12 +58,14 @@ struct api_stream;
 struct sp_api {
 	sp_store *st;
 	struct sp_api_options opt;
+	struct sp_api_live live;
 	char *token;
 	size_t token_len;
 	bool has_dht;
 	struct sp_api_dht dht;
 	struct MHD_Daemon **daemons;
 	int *socks;
+	char (*addrs)[64];    /* "[::1]:8082", for the log */
 	size_t n_daemons;
 	uint16_t port;
 	uint64_t started_ns;

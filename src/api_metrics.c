@@ -27,8 +27,8 @@ static void metric(FILE *f, const char *name, const char *type, const char *help
 
 void api_live_counters(sp_api *api, void (*fn)(const char *name, uint64_t v, void *ud), void *ud)
 {
-	if (api->opt.honeypot) {
-		struct sp_honeypot_counters *h = sp_honeypot_counters(api->opt.honeypot);
+	if (api->live.honeypot) {
+		struct sp_honeypot_counters *h = sp_honeypot_counters(api->live.honeypot);
 		fn("sip_received", LOAD(h->received), ud);
 		fn("sip_parse_errors", LOAD(h->parse_errors), ud);
 		fn("sip_oversized", LOAD(h->oversized), ud);
@@ -38,8 +38,8 @@ void api_live_counters(sp_api *api, void (*fn)(const char *name, uint64_t v, voi
 		fn("events_tcp", LOAD(h->tcp), ud);
 		fn("events_tls", LOAD(h->tls), ud);
 	}
-	if (api->opt.listeners) {
-		struct sp_listen_counters *l = sp_listeners_counters(api->opt.listeners);
+	if (api->live.listeners) {
+		struct sp_listen_counters *l = sp_listeners_counters(api->live.listeners);
 		fn("tcp_connections", LOAD(l->conns_accepted), ud);
 		fn("tcp_connections_refused", LOAD(l->conns_refused), ud);
 		fn("tcp_connections_timed_out", LOAD(l->conns_timed_out), ud);
@@ -47,9 +47,9 @@ void api_live_counters(sp_api *api, void (*fn)(const char *name, uint64_t v, voi
 		fn("udp_truncated", LOAD(l->udp_truncated), ud);
 		fn("udp_dropped_kernel", LOAD(l->udp_dropped_kernel), ud);
 	}
-	if (api->opt.writer) {
+	if (api->live.writer) {
 		struct sp_writer_stats w;
-		sp_writer_get_stats(api->opt.writer, &w);
+		sp_writer_get_stats(api->live.writer, &w);
 		fn("events_submitted", w.submitted, ud);
 		fn("events_recorded", w.committed, ud);
 		fn("events_dropped_queue_full", w.dropped_queue_full, ud);
@@ -72,8 +72,8 @@ enum MHD_Result api_route_metrics(sp_api *api, struct MHD_Connection *c)
 	metric(f, "sentrypeer_start_time_seconds", "gauge", "When this node started (Unix time).",
 	       api->started_ns / SP_NS_PER_SEC);
 
-	if (api->opt.honeypot) {
-		struct sp_honeypot_counters *h = sp_honeypot_counters(api->opt.honeypot);
+	if (api->live.honeypot) {
+		struct sp_honeypot_counters *h = sp_honeypot_counters(api->live.honeypot);
 		metric(f, "sentrypeer_sip_messages_received_total", "counter",
 		       "SIP messages received (UDP datagrams and framed TCP/TLS messages).",
 		       LOAD(h->received));
@@ -94,8 +94,8 @@ enum MHD_Result api_route_metrics(sp_api *api, struct MHD_Connection *c)
 		       "Replies not sent: the source's reply rate was used up.",
 		       LOAD(h->replies_limited));
 	}
-	if (api->opt.listeners) {
-		struct sp_listen_counters *l = sp_listeners_counters(api->opt.listeners);
+	if (api->live.listeners) {
+		struct sp_listen_counters *l = sp_listeners_counters(api->live.listeners);
 		family(f, "sentrypeer_tcp_connections_total", "counter",
 		       "SIP TCP and TLS connections, by what became of them.");
 		fprintf(f, "sentrypeer_tcp_connections_total{result=\"accepted\"} %llu\n"
@@ -109,13 +109,13 @@ enum MHD_Result api_route_metrics(sp_api *api, struct MHD_Connection *c)
 		metric(f, "sentrypeer_udp_truncated_total", "counter",
 		       "UDP datagrams larger than the receive buffer.", LOAD(l->udp_truncated));
 	}
-	if (api->opt.writer || api->opt.listeners) {
+	if (api->live.writer || api->live.listeners) {
 		struct sp_writer_stats w = { 0 };
 		uint64_t kernel = 0;
-		if (api->opt.writer)
-			sp_writer_get_stats(api->opt.writer, &w);
-		if (api->opt.listeners)
-			kernel = LOAD(sp_listeners_counters(api->opt.listeners)->udp_dropped_kernel);
+		if (api->live.writer)
+			sp_writer_get_stats(api->live.writer, &w);
+		if (api->live.listeners)
+			kernel = LOAD(sp_listeners_counters(api->live.listeners)->udp_dropped_kernel);
 		family(f, "sentrypeer_events_dropped_total", "counter",
 		       "Events lost, by where: the kernel's UDP buffer, the writer queue, the store.");
 		fprintf(f, "sentrypeer_events_dropped_total{reason=\"udp_buffer_full\"} %llu\n"
@@ -123,7 +123,7 @@ enum MHD_Result api_route_metrics(sp_api *api, struct MHD_Connection *c)
 			   "sentrypeer_events_dropped_total{reason=\"store_error\"} %llu\n",
 			(unsigned long long)kernel, (unsigned long long)w.dropped_queue_full,
 			(unsigned long long)w.dropped_store);
-		if (api->opt.writer) {
+		if (api->live.writer) {
 			metric(f, "sentrypeer_events_recorded_total", "counter",
 			       "Events committed to the store.", w.committed);
 			metric(f, "sentrypeer_writer_commits_total", "counter",

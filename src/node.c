@@ -175,22 +175,25 @@ static int start_honeypot(struct node *n)
 	return 0;
 }
 
-/* The HTTP API (api.h), once the store, the writer and the honeypot it
- * reads run. Stopped first, before what it reads. */
-static int start_api(struct node *n)
+/* The HTTP API (api.h): opened before the honeypot gives up root (the
+ * token file, the port), run once the parts whose counters it shows run.
+ * Stopped first, before what it reads. */
+static int open_api(struct node *n)
 {
 	struct sp_api_options o;
 	char *token = NULL;
 	int rc = sp_api_options_from_config(&o, &n->cfg, &token);
-	if (rc == 0) {
-		o.writer = n->w;
-		o.honeypot = n->hp;
-		o.listeners = n->ls;
-		/* the DHT plugs in as o.dht (struct sp_api_dht); NULL: local answers only */
-		rc = sp_api_start(&n->api, n->st, &o);
-	}
+	/* the DHT plugs in as o.dht (struct sp_api_dht); NULL: local answers only */
+	if (rc == 0)
+		rc = sp_api_open(&n->api, n->st, &o);
 	free(token);
 	return rc;
+}
+
+static int run_api(struct node *n)
+{
+	struct sp_api_live live = { .writer = n->w, .honeypot = n->hp, .listeners = n->ls };
+	return n->api ? sp_api_run(n->api, &live) : 0;
 }
 
 /* Every 10 s: say what was lost, if anything. */
@@ -274,9 +277,9 @@ int cmd_run(int argc, char **argv)
 		 sp_config_db_path(&n.cfg, path, sizeof(path)),
 		 sp_duration_format(n.cfg.retention_ns, d, sizeof(d)),
 		 (const char *[]){ "full", "nometa", "none" }[n.cfg.sync]);
-	if (start_honeypot(&n))
+	if (n.cfg.api && open_api(&n))
 		goto out;
-	if (n.cfg.api && start_api(&n))
+	if (start_honeypot(&n) || run_api(&n))
 		goto out;
 	warn_missing(&n.cfg);
 

@@ -181,7 +181,7 @@ static void start(struct sp_api_options *o)
 	o->port = 0;
 	if (!o->threads)
 		o->threads = 2;
-	assert_int_equal(sp_api_start(&api, st, o), 0);
+	assert_int_equal(sp_api_start(&api, st, o, NULL), 0);
 	port = sp_api_port(api);
 	assert_true(port > 0);
 }
@@ -1109,7 +1109,7 @@ static void test_bad_start(void **state)
 	sp_api *second = NULL;
 	o.addresses = &one;
 	o.port = port;
-	assert_int_equal(sp_api_start(&second, st, &o), -EADDRINUSE);
+	assert_int_equal(sp_api_start(&second, st, &o, NULL), -EADDRINUSE);
 	assert_null(second);
 	stop();
 }
