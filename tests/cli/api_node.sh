@@ -192,8 +192,13 @@ r = A.get("/api/v1/lookup/203.0.113.5")
 check(r.status == 200, "still answering after 300 more bad requests", r.status)
 EOF
 RSS1=$(awk '$1 == "VmRSS:" { print $2 }' /proc/"$NODE_PID"/status)
-[ $((RSS1 - RSS0)) -lt 20480 ] && pass "memory after the abuse: +$((RSS1 - RSS0)) KiB" ||
+if ldd "$SENTRYPEER" 2>/dev/null | grep -q libasan; then
+	skip "memory growth not measured under AddressSanitizer (its quarantine keeps freed memory)"
+elif [ $((RSS1 - RSS0)) -lt 20480 ]; then
+	pass "memory after the abuse: +$((RSS1 - RSS0)) KiB"
+else
 	fail "memory grew by $((RSS1 - RSS0)) KiB"
+fi
 node_alive && pass "node alive after hostile clients" || fail "node died"
 
 # ---- stop with a slow export in flight ----------------------------------------------------------------
