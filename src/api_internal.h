@@ -20,6 +20,10 @@
 #define API_LIST_LIMIT_MAX 1000
 #define API_EVENTS_LIMIT_MAX 100
 #define API_DHT_TIMEOUT_MAX (10 * SP_NS_PER_SEC)
+/* Answers built in memory stop growing past this (a page ends early, with
+ * the cursor where it stopped): a client that does not read holds at most
+ * about this much per connection. */
+#define API_BODY_SOFT_MAX (1024 * 1024)
 
 /* Status codes counted for /metrics. */
 enum api_code {

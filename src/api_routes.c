@@ -257,7 +257,7 @@ static int feed_item(uint64_t seq, const sp_agg *a, void *ud)
 	if (x->n)
 		fputc(',', x->f);
 	sp_agg_write_json(x->f, a, x->src, x->now, x->retention);
-	return ++x->n == x->limit;
+	return ++x->n == x->limit || ftell(x->f) >= API_BODY_SOFT_MAX;
 }
 
 /* "<epoch>.<number>": *reset when it is another store's. */
@@ -363,6 +363,7 @@ enum MHD_Result api_route_feed(sp_api *api, struct MHD_Connection *c, enum sp_ki
 struct events_ctx {
 	json_t *arr;
 	bool raw;
+	size_t bytes;
 };
 
 static json_t *lossy(const char *s)
@@ -388,7 +389,9 @@ static int event_item(const sp_event *e, void *ud)
 	if (x->raw)
 		json_object_set_new(o, "raw", sp_json_string_lossy(e->raw ? e->raw : "", e->raw_len));
 	json_array_append_new(x->arr, o);
-	return 0;
+	/* raw messages: at most about API_BODY_SOFT_MAX (each byte may take 6 as JSON) */
+	x->bytes += 512 + (x->raw ? (size_t)e->raw_len * 6 : 0);
+	return x->bytes >= API_BODY_SOFT_MAX;
 }
 
 static const char *const events_params[] = { "limit", "raw", NULL };
@@ -411,7 +414,7 @@ enum MHD_Result api_route_events(sp_api *api, struct MHD_Connection *c)
 	x.raw = raw == 1;
 	x.arr = json_array();
 	int rc = sp_store_recent_events(api->st, limit, event_item, &x);
-	if (rc) {
+	if (rc < 0) { /* 1: stopped at the size cap */
 		json_decref(x.arr);
 		return api_error(api, c, 500, "the store cannot be read: %s", sp_strerror(rc));
 	}

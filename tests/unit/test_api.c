@@ -35,6 +35,7 @@
 #define SEC SP_NS_PER_SEC
 #define MS (SEC / 1000)
 #define DAY (86400 * SEC)
+#define API_SOFT_MAX_TEST (1024 * 1024) /* API_BODY_SOFT_MAX in api_internal.h */
 
 static char dir[64];
 static sp_store *st;
@@ -1114,6 +1115,60 @@ static void test_bad_start(void **state)
 	stop();
 }
 
+static int count_nothing(uint64_t seq, const sp_agg *a, void *ud)
+{
+	return 0;
+}
+
+/* A page built in memory stops near 1 MiB, with the cursor where it did. */
+static void test_body_cap(void **state)
+{
+	struct sp_api_options o = { 0 };
+	struct sp_feed_result res;
+	struct resp r;
+	char ua[SP_UA_MAX], path[128], epoch[16];
+	assert_int_equal(sp_store_feed(st, SP_KIND_IP, UINT64_MAX - 1, 1, count_nothing, NULL, &res), 0);
+	sp_wtxn *tx;
+	sp_agg *a = malloc(sizeof(*a));
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	for (int i = 0; i < 1000; i++) {
+		char key[64];
+		snprintf(key, sizeof(key), "198.18.%d.%d", i / 250, i % 250 + 1);
+		sp_agg_init(a, SP_KIND_IP, key);
+		for (int u = 0; u < SP_AGG_MAX_UAS; u++) {
+			memset(ua, 'a' + u, sizeof(ua) - 1);
+			ua[sizeof(ua) - 1] = '\0';
+			sp_agg_add_ua(a, ua);
+		}
+		sp_report *rep = sp_agg_report(a, "", true);
+		rep->first_ns = rep->last_ns = sp_now_ns() - SEC;
+		rep->count = 1;
+		assert_int_equal(sp_wtxn_merge(tx, a), 0);
+	}
+	free(a);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	start(&o);
+	get("/api/v1/ip-addresses?limit=1", &r);
+	snprintf(epoch, sizeof(epoch), "%.8s", jstr(r.json, "cursor"));
+	resp_free(&r);
+	snprintf(path, sizeof(path), "/api/v1/ip-addresses?include_private=1&limit=1000&after=%s.%llu",
+		 epoch, (unsigned long long)res.head);
+	get(path, &r);
+	assert_int_equal(r.status, 200);
+	long long n = jint(r.json, "count");
+	assert_true(n > 100 && n < 1000);
+	assert_true(json_is_true(json_object_get(r.json, "more")));
+	assert_true(r.len < API_SOFT_MAX_TEST + 8192);
+	/* the rest comes with the next page */
+	snprintf(path, sizeof(path), "/api/v1/ip-addresses?include_private=1&limit=1000&after=%s",
+		 jstr(r.json, "cursor"));
+	resp_free(&r);
+	get(path, &r);
+	assert_int_equal(jint(r.json, "count"), 1000 - n);
+	resp_free(&r);
+	stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1130,6 +1185,7 @@ int main(void)
 		cmocka_unit_test(test_connection_limits),
 		cmocka_unit_test(test_bad_start),
 		cmocka_unit_test(test_stream_limits),
+		cmocka_unit_test(test_body_cap),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
