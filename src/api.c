@@ -570,7 +570,9 @@ static int start_daemon(sp_api *api, size_t i)
 {
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
 			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
-	size_t pool = api->opt.max_header * 2 + 8192;
+	/* libmicrohttpd zeroes a connection's whole buffer after each request:
+	 * keep it to what a request may use (the headers, our reply's headers) */
+	size_t pool = api->opt.max_header + 4096;
 	unsigned timeout = (unsigned)((api->opt.idle_timeout_ns + SP_NS_PER_SEC - 1) / SP_NS_PER_SEC);
 	api->daemons[i] = MHD_start_daemon(
 		flags, 0, NULL, NULL, on_request, api,

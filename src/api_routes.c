@@ -76,10 +76,13 @@ enum MHD_Result api_route_health(sp_api *api, struct MHD_Connection *c)
 static void write_prefix(FILE *f, const char *query, bool listed, const char *by,
 			 enum api_dht_outcome o)
 {
-	fputs("{\"query\":", f);
+	fputs_unlocked("{\"query\":", f);
 	sp_json_write_string(f, query, strlen(query));
-	fprintf(f, ",\"listed\":%s,\"answered_by\":\"%s\",\"dht\":\"%s\"", listed ? "true" : "false",
-		by, outcome_names[o]);
+	fputs_unlocked(listed ? ",\"listed\":true,\"answered_by\":\"" : ",\"listed\":false,\"answered_by\":\"", f);
+	fputs_unlocked(by, f);
+	fputs_unlocked("\",\"dht\":\"", f);
+	fputs_unlocked(outcome_names[o], f);
+	fputc_unlocked('"', f);
 }
 
 static enum MHD_Result answer(sp_api *api, struct MHD_Connection *c, int shape,
