@@ -98,26 +98,39 @@ static size_t feed_pos_key(uint8_t kind, const char *key, uint8_t out[1 + SP_KEY
 	return n + 1;
 }
 
-/* Give kind/key the next number; its old entry goes. */
-static int feed_put(MDB_txn *txn, sp_store *st, uint8_t kind, const char *key, uint64_t seq)
+/* Give kind/key the number seq; its old entry goes. On cursors (a
+ * transaction's, see feed_begin): a new key costs one descent of feed_pos
+ * (MDB_NOOVERWRITE finds or inserts), a known one is updated in place, and
+ * the append stays at the end of the feed. */
+static int feed_put(MDB_txn *txn, sp_store *st, MDB_cursor *pos_cur, MDB_cursor *app_cur,
+		    uint8_t kind, const char *key, uint64_t seq)
 {
 	uint8_t pk[1 + SP_KEY_MAX], sb[8], old[8];
-	MDB_val k = { feed_pos_key(kind, key, pk), pk }, v;
-	int rc = mdb_get(txn, st->feed_pos, &k, &v);
-	if (rc == 0 && v.mv_size == 8) {
-		memcpy(old, v.mv_data, 8);
-		MDB_val ok = { 8, old };
-		rc = mdb_del(txn, feed_dbi(st, kind), &ok, NULL);
-		if (rc && rc != MDB_NOTFOUND)
+	size_t kl = feed_pos_key(kind, key, pk);
+	MDB_val k = { kl, pk }, sv = { 8, sb }, kv = { kl - 1, pk + 1 };
+	store__put_be64(sb, seq);
+	int rc = mdb_cursor_put(pos_cur, &k, &sv, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		/* sv now points at the number it had: that entry goes */
+		bool had = sv.mv_size == 8;
+		if (had)
+			memcpy(old, sv.mv_data, 8);
+		store__put_be64(sb, seq);
+		MDB_val nv = { 8, sb };
+		if ((rc = mdb_cursor_put(pos_cur, &k, &nv, MDB_CURRENT)))
 			return rc;
-	} else if (rc && rc != MDB_NOTFOUND) {
+		if (had) {
+			MDB_val ok = { 8, old };
+			rc = mdb_del(txn, feed_dbi(st, kind), &ok, NULL);
+			if (rc && rc != MDB_NOTFOUND)
+				return rc;
+		}
+		sv.mv_size = 8;
+		sv.mv_data = sb;
+	} else if (rc) {
 		return rc;
 	}
-	store__put_be64(sb, seq);
-	MDB_val sv = { 8, sb }, kv = { k.mv_size - 1, pk + 1 };
-	if ((rc = mdb_put(txn, st->feed_pos, &k, &sv, 0)))
-		return rc;
-	return mdb_put(txn, feed_dbi(st, kind), &sv, &kv, MDB_APPEND);
+	return mdb_cursor_put(app_cur, &sv, &kv, MDB_APPEND);
 }
 
 static int feed_drop(MDB_txn *txn, sp_store *st, uint8_t kind, const char *key)
@@ -138,50 +151,88 @@ static int feed_drop(MDB_txn *txn, sp_store *st, uint8_t kind, const char *key)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* This transaction's feed state: the last number (from meta at its first
+ * touch) and its cursors (a write transaction closes them when it ends). */
+static int feed_begin(sp_wtxn *tx)
+{
+	sp_store *st = tx->st;
+	size_t id = mdb_txn_id(tx->txn);
+	int rc;
+	if (tx->feed_txnid == id)
+		return 0;
+	rc = store__meta_get_u64(tx->txn, st->meta, FEED_SEQ_KEY, &tx->feed_seq);
+	if (rc == SP_ENOTFOUND)
+		tx->feed_seq = 0;
+	else if (rc)
+		return rc;
+	if ((rc = mdb_cursor_open(tx->txn, st->feed_pos, &tx->feed_pos_cur)) ||
+	    (rc = mdb_cursor_open(tx->txn, st->feed_ip, &tx->feed_app_cur[0])) ||
+	    (rc = mdb_cursor_open(tx->txn, st->feed_number, &tx->feed_app_cur[1])))
+		return rc;
+	tx->feed_dirty = false;
+	tx->feed_txnid = id;
+	return 0;
+}
+
 int store__feed_touch(sp_wtxn *tx, uint8_t kind, const char *key)
 {
 	sp_store *st = tx->st;
+	int rc;
 	if (!st->has_feed)
 		return 0;
-	size_t id = mdb_txn_id(tx->txn);
-	if (tx->feed_txnid != id) {
-		int rc = store__meta_get_u64(tx->txn, st->meta, FEED_SEQ_KEY, &tx->feed_seq);
-		if (rc == SP_ENOTFOUND)
-			tx->feed_seq = 0;
-		else if (rc)
-			return rc;
-		tx->feed_txnid = id;
+	if ((rc = feed_begin(tx)))
+		return rc;
+	rc = feed_put(tx->txn, st, tx->feed_pos_cur, tx->feed_app_cur[kind == SP_KIND_IP ? 0 : 1],
+		      kind, key, tx->feed_seq + 1);
+	if (rc == 0) {
+		tx->feed_seq++;
+		tx->feed_dirty = true;
 	}
-	int rc = feed_put(tx->txn, st, kind, key, tx->feed_seq + 1);
-	if (rc == 0)
-		rc = store__meta_put_u64(tx->txn, st->meta, FEED_SEQ_KEY, ++tx->feed_seq);
 	return rc;
+}
+
+/* Before the transaction commits: the last number given, for the next. */
+int store__feed_flush(sp_wtxn *tx, MDB_txn *txn)
+{
+	if (!tx->feed_dirty || tx->feed_txnid != mdb_txn_id(txn))
+		return 0;
+	tx->feed_dirty = false;
+	return store__meta_put_u64(txn, tx->st->meta, FEED_SEQ_KEY, tx->feed_seq);
 }
 
 /* Number every aggregate of a store from before the feed, in key order. */
 static int feed_backfill(sp_store *st, MDB_txn *txn)
 {
 	uint64_t seq = 0;
-	int rc = 0;
+	MDB_cursor *pos_cur, *app_cur;
+	int rc = mdb_cursor_open(txn, st->feed_pos, &pos_cur);
+	if (rc)
+		return rc;
 	for (uint8_t kind = SP_KIND_IP; kind <= SP_KIND_NUMBER && rc == 0; kind++) {
 		MDB_cursor *cur;
 		MDB_val k, v;
 		char key[SP_KEY_MAX];
-		if ((rc = mdb_cursor_open(txn, store__agg_dbi(st, kind), &cur)))
+		if ((rc = mdb_cursor_open(txn, feed_dbi(st, kind), &app_cur)))
 			break;
+		if ((rc = mdb_cursor_open(txn, store__agg_dbi(st, kind), &cur))) {
+			mdb_cursor_close(app_cur);
+			break;
+		}
 		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
 		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			if (k.mv_size == 0 || k.mv_size >= SP_KEY_MAX)
 				continue;
 			memcpy(key, k.mv_data, k.mv_size);
 			key[k.mv_size] = '\0';
-			if ((rc = feed_put(txn, st, kind, key, ++seq)))
+			if ((rc = feed_put(txn, st, pos_cur, app_cur, kind, key, ++seq)))
 				break;
 		}
 		mdb_cursor_close(cur);
+		mdb_cursor_close(app_cur);
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 	}
+	mdb_cursor_close(pos_cur);
 	return rc ? rc : store__meta_put_u64(txn, st->meta, FEED_SEQ_KEY, seq);
 }
 
@@ -356,6 +407,8 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 	rc = store_check_or_init(st, txn);
 	if (rc == 0 && !st->readonly)
 		rc = store__ingest_open(st, txn);
+	if (rc == 0 && !st->readonly)
+		rc = store__feed_flush(&st->tx, txn); /* numbers the replay gave */
 	if (rc) {
 		mdb_txn_abort(txn);
 		goto fail;
@@ -771,6 +824,8 @@ static void wtxn_release(sp_wtxn *tx)
 int sp_wtxn_commit(sp_wtxn *tx)
 {
 	int rc = store__ingest_before_commit(tx);
+	if (rc == 0)
+		rc = store__feed_flush(tx, tx->txn);
 	if (rc)
 		mdb_txn_abort(tx->txn);
 	else

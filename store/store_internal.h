@@ -49,9 +49,12 @@ struct sp_wtxn {
 	bool must_fold;  /* an event went in below the watermark */
 	bool folded;     /* sp_wtxn_fold ran: pending is in this transaction */
 	uint8_t new_watermark[EVENT_KEY_LEN];
-	/* change feed: the last sequence number given, valid in transaction feed_txnid */
+	/* change feed, valid in transaction feed_txnid: the last number given
+	 * (meta.feed_seq is written at commit when dirty) and its cursors */
 	uint64_t feed_seq;
 	size_t feed_txnid;
+	bool feed_dirty;
+	MDB_cursor *feed_pos_cur, *feed_app_cur[2];
 };
 
 enum sweep_phase { SWEEP_EVENTS, SWEEP_IP, SWEEP_NUMBER, SWEEP_DONE };
@@ -91,6 +94,7 @@ MDB_dbi store__agg_dbi(const sp_store *st, enum sp_kind kind);
 
 /* The change feed: call after an aggregate of kind/key was written in tx. */
 int store__feed_touch(sp_wtxn *tx, uint8_t kind, const char *key);
+int store__feed_flush(sp_wtxn *tx, MDB_txn *txn); /* before commit */
 
 /* ingest.c */
 int store__ingest_open(sp_store *st, MDB_txn *txn); /* allocate, replay unfolded events */
