@@ -7,6 +7,7 @@
 #   tools/bench/bench_api.sh                  # full run, about 1.5 minutes
 #   tools/bench/bench_api.sh --quick          # smoke: 3 s runs, 20,000 records
 #   tools/bench/bench_api.sh --seconds 20 --connections "8 64" --sip-rate 5000
+#   tools/bench/bench_api.sh --sip-rate 0 --api-threads 1   # no SIP load; one API thread
 #
 # Steps (release build in build-bench/, a fresh data dir in a temp dir):
 #   1. 100,000 IP addresses imported into the store (plus 100,000 numbers);
@@ -37,6 +38,7 @@ quick=0
 seconds=10
 conns="8 32"
 sip_rate=2000
+api_threads=2
 records=100000
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift ;;
 	--connections) conns=$2; shift ;;
 	--sip-rate) sip_rate=$2; shift ;;
+	--api-threads) api_threads=$2; shift ;;
 	-h | --help) sed -n '4,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench_api: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -64,7 +67,7 @@ if [ "${BENCH_API_NETNS:-}" != 1 ]; then
 	fi
 	ninja -C "$build" >&2
 	export BENCH_API_NETNS=1 BENCH_QUICK=$quick BENCH_SECONDS=$seconds BENCH_CONNS="$conns" \
-		BENCH_SIP_RATE=$sip_rate BENCH_RECORDS=$records
+		BENCH_SIP_RATE=$sip_rate BENCH_RECORDS=$records BENCH_API_THREADS=$api_threads
 	if [ "$(id -u)" = 0 ]; then
 		exec unshare -n sh "$0"
 	fi
@@ -79,6 +82,7 @@ seconds=$BENCH_SECONDS
 conns=$BENCH_CONNS
 sip_rate=$BENCH_SIP_RATE
 records=$BENCH_RECORDS
+api_threads=$BENCH_API_THREADS
 
 sp="$build/src/sentrypeer"
 flood="$build/tools/bench/sip_flood"
@@ -184,8 +188,8 @@ LUA
 
 # ---- the node, the honeypot under load --------------------------------------------
 log="$work/node.log"
-"$sp" run --data-dir "$work/data" --no-share -a --sip-address 127.0.0.1 --sip-port 5060 \
-	--no-sip-tcp --no-sip-tls >"$log" 2>&1 &
+"$sp" run --data-dir "$work/data" --no-share -a --api-threads "$api_threads" \
+	--sip-address 127.0.0.1 --sip-port 5060 --no-sip-tcp --no-sip-tls >"$log" 2>&1 &
 node_pid=$!
 i=0
 until grep -q "HTTP API listening" "$log" 2>/dev/null; do
@@ -240,10 +244,14 @@ printf 'sentrypeer export --format jsonl --kind all: %s ms, output %s to the HTT
 # ---- lookups while the honeypot records -------------------------------------------
 nconn=$(echo $conns | wc -w)
 flood_secs=$((seconds * 2 * nconn + 2 * nconn + 4))
-"$flood" udp --target 127.0.0.1:5060 --rate "$sip_rate" --seconds "$flood_secs" --sources 200 \
-	>"$work/flood.out" 2>&1 &
-flood_pid=$!
-sleep 1
+if [ "$sip_rate" -gt 0 ]; then
+	"$flood" udp --target 127.0.0.1:5060 --rate "$sip_rate" --seconds "$flood_secs" --sources 200 \
+		>"$work/flood.out" 2>&1 &
+	flood_pid=$!
+	sleep 1
+else
+	: >"$work/flood.out"
+fi
 
 # node CPU time so far, in clock ticks
 node_ticks() { awk '{ print $14 + $15 }' "/proc/$node_pid/stat"; }
@@ -270,7 +278,7 @@ wrk_errors() { awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); print; f 
 
 printf '\nHTTP API lookups: %s addresses in the store, /api/v1/ip-addresses/{ip}, wrk -t1 -d%ss keep-alive,\n' \
 	"$records" "$seconds"
-printf 'the honeypot recording %s INVITEs/s meanwhile\n' "$sip_rate"
+printf '%s API threads, the honeypot recording %s INVITEs/s meanwhile\n' "$api_threads" "$sip_rate"
 printf '%-9s %5s %9s %8s %7s %7s %7s %8s %8s %9s  %s\n' keys conns requests "req/s" "p50 us" "p90 us" \
 	"p99 us" "max us" "cpu us" "non-2xx" "socket errors"
 for c in $conns; do
@@ -284,7 +292,7 @@ for c in $conns; do
 			"$(wrk_non2xx "$f")" "$(wrk_errors "$f")"
 	done
 done
-wait "$flood_pid" || true
+[ -n "$flood_pid" ] && { wait "$flood_pid" || true; }
 flood_pid=
 sent=$(awk '$1 == "sent:" { print $2; exit }' "$work/flood.out")
 sleep 2 # the writer commits what is queued
@@ -292,5 +300,7 @@ curl -s "$api/metrics" >"$work/metrics"
 recorded=$(awk '$1 == "sentrypeer_events_recorded_total" { print $2 }' "$work/metrics")
 kernel=$(awk '/reason="udp_buffer_full"/ { print $2 }' "$work/metrics")
 qfull=$(awk '/reason="queue_full"/ { print $2 }' "$work/metrics")
-printf 'honeypot meanwhile: %s INVITEs sent at %s/s over %s s, %s events recorded (lost: UDP buffer %s, queue %s)\n' \
-	"${sent:-?}" "$sip_rate" "$flood_secs" "${recorded:-?}" "${kernel:-?}" "${qfull:-?}"
+if [ "$sip_rate" -gt 0 ]; then
+	printf 'honeypot meanwhile: %s INVITEs sent at %s/s over %s s, %s events recorded (lost: UDP buffer %s, queue %s)\n' \
+		"${sent:-?}" "$sip_rate" "$flood_secs" "${recorded:-?}" "${kernel:-?}" "${qfull:-?}"
+fi
