@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define TOKEN_FILE_MAX 4096
@@ -71,6 +72,23 @@ static enum api_code code_index(unsigned status)
 void api_count_status(sp_api *api, unsigned status)
 {
 	atomic_fetch_add_explicit(&api->c.codes[code_index(status)], 1, memory_order_relaxed);
+}
+
+/* ---- waiting ------------------------------------------------------- */
+
+void api_cond_init_mono(pthread_cond_t *cv)
+{
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+void api_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t mono_ns)
+{
+	struct timespec ts = { (time_t)(mono_ns / SP_NS_PER_SEC), (long)(mono_ns % SP_NS_PER_SEC) };
+	pthread_cond_timedwait(cv, mu, &ts);
 }
 
 /* ---- replies ------------------------------------------------------- */

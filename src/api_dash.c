@@ -320,14 +320,7 @@ static void *summary_main(void *arg)
 			s->cost_ns = end - now;
 			continue;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += 250 * 1000 * 1000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+		api_cond_wait_until(&s->cv, &s->mu, now + SP_NS_PER_SEC / 4);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -336,14 +329,10 @@ static void *summary_main(void *arg)
 int api_summary_start(sp_api *api)
 {
 	struct api_summary *s = calloc(1, sizeof(*s));
-	pthread_condattr_t ca;
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	api_cond_init_mono(&s->cv);
 	api->summary = s;
 	if (pthread_create(&s->thread, NULL, summary_main, api) != 0)
 		return -EAGAIN;

@@ -141,12 +141,7 @@ static void *watchdog_main(void *arg)
 			else if (j->deadline < next)
 				next = j->deadline;
 		}
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		uint64_t at = (uint64_t)ts.tv_nsec + (next - now);
-		ts.tv_sec += (time_t)(at / SP_NS_PER_SEC);
-		ts.tv_nsec = (long)(at % SP_NS_PER_SEC);
-		pthread_cond_timedwait(&p->watch, &p->mu, &ts);
+		api_cond_wait_until(&p->watch, &p->mu, next);
 	}
 	pthread_mutex_unlock(&p->mu);
 	return NULL;
@@ -155,15 +150,11 @@ static void *watchdog_main(void *arg)
 int api_dht_pool_start(sp_api *api)
 {
 	struct api_dht_pool *p = calloc(1, sizeof(*p));
-	pthread_condattr_t ca;
 	if (!p)
 		return -ENOMEM;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->work, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->watch, &ca);
-	pthread_condattr_destroy(&ca);
+	api_cond_init_mono(&p->watch);
 	p->max_jobs = (size_t)api->opt.dht_lookups * 4;
 	api->pool = p;
 	p->workers = calloc(api->opt.dht_lookups, sizeof(*p->workers));

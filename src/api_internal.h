@@ -99,6 +99,12 @@ struct api_req {
 	int shape; /* enum api_shape, api_routes.c */
 };
 
+/* ---- api.c: waiting ---- */
+/* A condition variable whose waits run on CLOCK_MONOTONIC (sp_mono_ns). */
+void api_cond_init_mono(pthread_cond_t *cv);
+/* Wait for a signal or until mono_ns (an sp_mono_ns() time). */
+void api_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t mono_ns);
+
 /* ---- api.c: replies ---- */
 /* Queue a reply whose body is malloc'd (taken over, also on failure). */
 enum MHD_Result api_reply(sp_api *api, struct MHD_Connection *c, unsigned status,

@@ -85,10 +85,7 @@ static ssize_t ring_write(void *cookie, const char *buf, size_t n)
 				s->aborted = true; /* the client does not read: let go of the snapshot */
 				break;
 			}
-			struct timespec ts;
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += 1;
-			pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+			api_cond_wait_until(&s->cv, &s->mu, now + SP_NS_PER_SEC);
 			continue;
 		}
 		size_t wr = (s->rd + s->len) % RING_SIZE;
@@ -202,17 +199,13 @@ static enum MHD_Result stream_start(sp_api *api, struct MHD_Connection *c, struc
 {
 	pthread_attr_t attr;
 	pthread_t t;
-	pthread_condattr_t ca;
 
 	s->api = api;
 	s->conn = c;
 	s->refs = 2;
 	s->deadline = sp_mono_ns() + api->opt.stream_timeout_ns;
 	pthread_mutex_init(&s->mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&s->cv, &ca);
-	pthread_condattr_destroy(&ca);
+	api_cond_init_mono(&s->cv);
 	if (!(s->ring = malloc(RING_SIZE))) {
 		s->refs = 1;
 		stream_unref(s);
