@@ -624,7 +624,6 @@ int sp_api_open(sp_api **out, sp_store *st, const struct sp_api_options *opt)
 	api->opt = *opt;
 	api->opt.addresses = NULL;
 	api->opt.token = NULL;
-	api->opt.dht = NULL;
 	if (!api->opt.threads)
 		api->opt.threads = 2;
 	if (!api->opt.max_conns)
@@ -655,10 +654,6 @@ int sp_api_open(sp_api **out, sp_store *st, const struct sp_api_options *opt)
 			goto fail;
 		}
 		api->token_len = strlen(api->token);
-	}
-	if (opt->dht && opt->dht->lookup) {
-		api->dht = *opt->dht;
-		api->has_dht = true;
 	}
 
 	size_t n = opt->addresses->n;
@@ -703,8 +698,12 @@ int sp_api_run(sp_api *api, const struct sp_api_live *live)
 	int rc;
 	if (live)
 		api->live = *live;
-	if (api->has_dht && (rc = api_dht_pool_start(api)))
-		return rc;
+	if (live && live->dht && live->dht->lookup) {
+		api->dht = *live->dht;
+		api->has_dht = true;
+		if ((rc = api_dht_pool_start(api)))
+			return rc;
+	}
 	if ((rc = api_summary_start(api)))
 		return rc;
 	for (size_t i = 0; i < api->n_daemons; i++) {

@@ -73,16 +73,17 @@ struct sp_api_options {
 	uint64_t dht_timeout_ns;            /* when the caller gives no ?timeout= */
 	uint64_t stream_timeout_ns;         /* longest one export may take; 0: 10 min */
 	size_t max_header;
-	const struct sp_api_dht *dht;       /* copied; NULL: no DHT */
-	bool sharing;                       /* for the dashboard when dht is NULL */
+	bool sharing;                       /* for the dashboard when there is no DHT */
 };
 
-/* The node's parts whose live counters /metrics and the dashboard show;
- * each may be NULL, and must outlive the API. */
+/* What the node runs by the time the API starts serving: the parts whose
+ * live counters /metrics and the dashboard show, and the DHT. Each may be
+ * NULL and must outlive the API (the DHT struct itself is copied). */
 struct sp_api_live {
 	sp_writer *writer;
 	sp_honeypot *honeypot;
 	sp_listeners *listeners;
+	const struct sp_api_dht *dht;       /* NULL: no DHT, answers say "dht":"off" */
 };
 
 /* Options from the node's settings (api-*); reads api-token-file. The

@@ -131,6 +131,10 @@ const char *api_quote(const char *s, char *buf, size_t len);
 int api_bool(const char *v);
 
 /* ---- api_routes.c ---- */
+/* Listed: a live report from src (the summary in *sum). Lookups, lists and
+ * upstream's lists all decide with this. */
+bool api_agg_listed(sp_api *api, const sp_agg *a, enum sp_source src, uint64_t now_ns,
+		    struct sp_agg_summary *sum);
 enum MHD_Result api_route_health(sp_api *api, struct MHD_Connection *c);
 /* path: what follows the route prefix, e.g. "203.0.113.5"; v1: full record. */
 enum MHD_Result api_route_lookup(sp_api *api, struct MHD_Connection *c, void **con_cls,

@@ -54,6 +54,14 @@ static enum MHD_Result mb_reply(sp_api *api, struct MHD_Connection *c, unsigned 
 	return api_reply(api, c, status, API_CT_JSON, m->buf, m->len);
 }
 
+/* The one rule for "listed" on every route that answers yes or no or
+ * lists records: a live report from the source asked for. */
+bool api_agg_listed(sp_api *api, const sp_agg *a, enum sp_source src, uint64_t now_ns,
+		    struct sp_agg_summary *sum)
+{
+	return sp_agg_summarize(a, src, now_ns, sp_store_retention(api->st), sum);
+}
+
 /* ---- health ---------------------------------------------------------- */
 
 enum MHD_Result api_route_health(sp_api *api, struct MHD_Connection *c)
@@ -189,7 +197,7 @@ enum MHD_Result api_route_lookup(sp_api *api, struct MHD_Connection *c, void **c
 	sp_agg a;
 	struct sp_agg_summary sum;
 	rc = sp_store_get(api->st, kind, key, &a);
-	if (rc == 0 && sp_agg_summarize(&a, src, sp_now_ns(), sp_store_retention(api->st), &sum))
+	if (rc == 0 && api_agg_listed(api, &a, src, sp_now_ns(), &sum))
 		return answer(api, c, shape, path, kind, key, &a, src,
 			      api->has_dht ? DHT_NOT_ASKED : DHT_OFF);
 	if (rc && rc != SP_ENOTFOUND) {
@@ -232,7 +240,7 @@ enum MHD_Result api_lookup_resume(sp_api *api, struct MHD_Connection *c, struct 
 	struct sp_agg_summary sum;
 	enum api_dht_outcome o = api_dht_result(api, r->job, &a);
 	bool listed = o == DHT_FOUND &&
-		      sp_agg_summarize(&a, SP_SOURCE_ALL, sp_now_ns(), sp_store_retention(api->st), &sum);
+		      api_agg_listed(api, &a, SP_SOURCE_ALL, sp_now_ns(), &sum);
 	if (o == DHT_FOUND && !listed)
 		o = DHT_NOT_FOUND; /* nothing live in what came back */
 	return answer(api, c, r->shape, r->query, r->kind, r->key, listed ? &a : NULL,
@@ -242,6 +250,7 @@ enum MHD_Result api_lookup_resume(sp_api *api, struct MHD_Connection *c, struct 
 /* ---- lists with a change cursor ----------------------------------------- */
 
 struct feed_ctx {
+	sp_api *api;
 	FILE *f;
 	enum sp_source src;
 	sp_addr_filter *filter;
@@ -253,7 +262,7 @@ static int feed_item(uint64_t seq, const sp_agg *a, void *ud)
 {
 	struct feed_ctx *x = ud;
 	struct sp_agg_summary sum;
-	if (!sp_agg_summarize(a, x->src, x->now, x->retention, &sum))
+	if (!api_agg_listed(x->api, a, x->src, x->now, &sum))
 		return 0;
 	if (a->kind == SP_KIND_IP && !sp_addr_filter_allows(x->filter, a->key))
 		return 0;
@@ -336,6 +345,7 @@ enum MHD_Result api_route_feed(sp_api *api, struct MHD_Connection *c, enum sp_ki
 		sp_addr_filter_free(x.filter);
 		return MHD_NO;
 	}
+	x.api = api;
 	x.f = items.f;
 	x.now = sp_now_ns();
 	x.retention = sp_store_retention(api->st);

@@ -373,9 +373,10 @@ enum MHD_Result api_route_export(sp_api *api, struct MHD_Connection *c, bool hea
 /* ---- upstream's /ip-addresses and /numbers ------------------------------- */
 
 struct compat_ctx {
+	sp_api *api;
 	FILE *out;
 	sp_addr_filter *filter;
-	uint64_t now, retention, n;
+	uint64_t now, n;
 	enum sp_kind kind;
 };
 
@@ -393,7 +394,7 @@ static int compat_item(const sp_agg *a, void *ud)
 {
 	struct compat_ctx *x = ud;
 	struct sp_agg_summary sum;
-	if (!sp_agg_summarize(a, SP_SOURCE_ALL, x->now, x->retention, &sum))
+	if (!api_agg_listed(x->api, a, SP_SOURCE_ALL, x->now, &sum))
 		return 0;
 	if (a->kind == SP_KIND_IP && !sp_addr_filter_allows(x->filter, a->key))
 		return 0;
@@ -409,13 +410,12 @@ static int compat_item(const sp_agg *a, void *ud)
 
 static int produce_compat(struct api_stream *s, FILE *out)
 {
-	struct compat_ctx x = { .out = out, .kind = s->kind };
+	struct compat_ctx x = { .api = s->api, .out = out, .kind = s->kind };
 	bool ip = s->kind == SP_KIND_IP;
 	uint64_t corrupt = 0;
 	if (!(x.filter = sp_addr_filter_new(s->include_private)))
 		return -ENOMEM;
 	x.now = sp_now_ns();
-	x.retention = sp_store_retention(s->api->st);
 	fprintf(out, "{\"%s\":[", ip ? "ip_addresses" : "called_numbers");
 	int rc = sp_store_foreach(s->api->st, s->kind, compat_item, &x, &corrupt);
 	/* the total comes last: it is only known once the walk is done */

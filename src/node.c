@@ -183,7 +183,6 @@ static int open_api(struct node *n)
 	struct sp_api_options o;
 	char *token = NULL;
 	int rc = sp_api_options_from_config(&o, &n->cfg, &token);
-	/* the DHT plugs in as o.dht (struct sp_api_dht); NULL: local answers only */
 	if (rc == 0)
 		rc = sp_api_open(&n->api, n->st, &o);
 	free(token);
@@ -192,6 +191,7 @@ static int open_api(struct node *n)
 
 static int run_api(struct node *n)
 {
+	/* the DHT plugs in as live.dht (struct sp_api_dht); NULL: local answers only */
 	struct sp_api_live live = { .writer = n->w, .honeypot = n->hp, .listeners = n->ls };
 	return n->api ? sp_api_run(n->api, &live) : 0;
 }

@@ -176,15 +176,21 @@ static const struct sp_api_dht fake_dht = { &fake, fake_lookup, fake_status };
 static sp_api *api;
 static uint16_t port;
 
-static void start(struct sp_api_options *o)
+static void start_dht(struct sp_api_options *o, const struct sp_api_dht *dht)
 {
+	struct sp_api_live live = { .dht = dht };
 	o->addresses = &loopback;
 	o->port = 0;
 	if (!o->threads)
 		o->threads = 2;
-	assert_int_equal(sp_api_start(&api, st, o, NULL), 0);
+	assert_int_equal(sp_api_start(&api, st, o, &live), 0);
 	port = sp_api_port(api);
 	assert_true(port > 0);
+}
+
+static void start(struct sp_api_options *o)
+{
+	start_dht(o, NULL);
 }
 
 static void stop(void)
@@ -797,11 +803,11 @@ static uint64_t timed_get(const char *path, struct resp *r)
 
 static void test_dht_fallback(void **state)
 {
-	struct sp_api_options o = { .dht = &fake_dht, .dht_timeout_ns = 200 * MS, .dht_lookups = 2 };
+	struct sp_api_options o = { .dht_timeout_ns = 200 * MS, .dht_lookups = 2 };
 	struct resp r;
 	atomic_store(&fake.calls, 0);
 	atomic_store(&fake.max_timeout, 0);
-	start(&o);
+	start_dht(&o, &fake_dht);
 
 	/* listed locally: the DHT is not asked */
 	get("/api/v1/ip-addresses/203.0.113.5", &r);
@@ -895,11 +901,11 @@ static void *par_get(void *arg)
  * stop answers what is parked. */
 static void test_dht_saturation_and_stop(void **state)
 {
-	struct sp_api_options o = { .dht = &fake_dht, .dht_lookups = 1 }; /* 1 running, 4 queued */
+	struct sp_api_options o = { .dht_lookups = 1 }; /* 1 running, 4 queued */
 	enum { N = 8 };
 	struct par p[N];
 	pthread_t t[N];
-	start(&o);
+	start_dht(&o, &fake_dht);
 	for (int i = 0; i < N; i++) {
 		p[i].path = "/api/v1/lookup/" KEY_OVERRUN "?timeout=400ms";
 		pthread_create(&t[i], NULL, par_get, &p[i]);
