@@ -22,6 +22,15 @@ const char *sp_strerror(int err)
 	case SP_EPARSE: return "malformed input";
 	case SP_ESTOPPED: return "writer is stopped";
 	case SP_EACCESS: return "permission denied on the store (run as the node's user)";
+	case SP_EBADSIG: return "signature missing or invalid";
+	case SP_EEXPIRED: return "expired";
+	case SP_EKEYMISMATCH: return "value is not for the key it was stored under";
+	case SP_ETIMEDOUT: return "the DHT did not answer in time";
+	case SP_EDENIED: return "refused by the trust settings (dht-allow / dht-deny)";
+	case SP_ERATELIMIT: return "over the rate limit";
+	case SP_EKEYPERM: return "identity file is readable by others (chmod 600 it)";
+	case SP_ENOSHARE: return "sharing is off (--no-share): this node neither gives nor gets peer data";
+	case SP_ENONODE: return "no running node to ask";
 	case MDB_MAP_FULL: return "store is full: raise map-size or lower retention";
 	case MDB_INVALID: return "file is not an LMDB store (corrupt or foreign file)";
 	case MDB_VERSION_MISMATCH: return "store was made by an incompatible LMDB version";

@@ -25,6 +25,15 @@ enum sp_error {
 	SP_EPARSE = -40011,     /* malformed input (codec, config, json) */
 	SP_ESTOPPED = -40012,   /* writer is shutting down */
 	SP_EACCESS = -40013,    /* store path not readable/writable by us */
+	SP_EBADSIG = -40014,    /* signature missing or does not verify */
+	SP_EEXPIRED = -40015,   /* a peer value past its expiry */
+	SP_EKEYMISMATCH = -40016, /* a peer value found under another key */
+	SP_ETIMEDOUT = -40017,  /* the network did not answer in time */
+	SP_EDENIED = -40018,    /* refused by the trust settings */
+	SP_ERATELIMIT = -40019, /* over its rate limit */
+	SP_EKEYPERM = -40020,   /* identity file readable by others */
+	SP_ENOSHARE = -40021,   /* sharing is off (tit for tat) */
+	SP_ENONODE = -40022,    /* no running node to ask */
 };
 
 /* Explain any code this project returns: ours, LMDB's or -errno. The

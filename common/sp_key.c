@@ -4,6 +4,10 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -153,4 +157,39 @@ bool sp_ip_scope_is_shareable(enum sp_ip_scope scope)
 const char *sp_kind_name(enum sp_kind kind)
 {
 	return kind == SP_KIND_IP ? "ip" : "number";
+}
+
+int sp_own_addresses(char (**out)[SP_KEY_MAX], size_t *n)
+{
+	struct ifaddrs *ifa, *i;
+	size_t cap = 0;
+	*out = NULL;
+	*n = 0;
+	if (getifaddrs(&ifa) != 0)
+		return -errno;
+	for (i = ifa; i; i = i->ifa_next)
+		cap++;
+	char(*keys)[SP_KEY_MAX] = calloc(cap ? cap : 1, sizeof(*keys));
+	if (!keys) {
+		freeifaddrs(ifa);
+		return -ENOMEM;
+	}
+	for (i = ifa; i; i = i->ifa_next) {
+		char buf[INET6_ADDRSTRLEN];
+		const void *addr;
+		if (!i->ifa_addr)
+			continue;
+		if (i->ifa_addr->sa_family == AF_INET)
+			addr = &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr;
+		else if (i->ifa_addr->sa_family == AF_INET6)
+			addr = &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr;
+		else
+			continue;
+		if (inet_ntop(i->ifa_addr->sa_family, addr, buf, sizeof(buf)) &&
+		    sp_ip_normalize(buf, keys[*n], NULL) == 0)
+			(*n)++;
+	}
+	freeifaddrs(ifa);
+	*out = keys;
+	return 0;
 }

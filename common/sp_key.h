@@ -45,4 +45,8 @@ bool sp_ip_scope_is_shareable(enum sp_ip_scope scope);
 
 const char *sp_kind_name(enum sp_kind kind);
 
+/* This host's addresses, normalised (getifaddrs); *out is freed by the
+ * caller. Returns 0 or -errno. */
+int sp_own_addresses(char (**out)[SP_KEY_MAX], size_t *n);
+
 #endif

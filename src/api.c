@@ -534,6 +534,7 @@ int sp_api_options_from_config(struct sp_api_options *o, const struct sp_config 
 	o->dht_timeout_ns = cfg->api_dht_timeout_ns;
 	o->max_header = cfg->api_max_header;
 	o->sharing = cfg->peer_to_peer;
+	o->min_reporters = (unsigned)cfg->dht_min_reporters;
 	return 0;
 }
 

@@ -74,6 +74,7 @@ struct sp_api_options {
 	uint64_t stream_timeout_ns;         /* longest one export may take; 0: 10 min */
 	size_t max_header;
 	bool sharing;                       /* for the dashboard when there is no DHT */
+	unsigned min_reporters;             /* dht-min-reporters: peer-only records need this many */
 };
 
 /* What the node runs by the time the API starts serving: the parts whose

@@ -110,6 +110,7 @@ static void *worker_main(void *arg)
 			enum api_dht_outcome o = !called ? DHT_TIMEOUT
 					       : rc == 0 ? DHT_FOUND
 					       : rc == SP_ENOTFOUND ? DHT_NOT_FOUND
+					       : rc == SP_ETIMEDOUT ? DHT_TIMEOUT
 					       : DHT_ERROR;
 			if (rc == 0 && (out->kind != kind || strcmp(out->key, key) != 0))
 				o = DHT_ERROR; /* an answer about something else */

@@ -59,7 +59,8 @@ static enum MHD_Result mb_reply(sp_api *api, struct MHD_Connection *c, unsigned 
 bool api_agg_listed(sp_api *api, const sp_agg *a, enum sp_source src, uint64_t now_ns,
 		    struct sp_agg_summary *sum)
 {
-	return sp_agg_summarize(a, src, now_ns, sp_store_retention(api->st), sum);
+	return sp_agg_summarize(a, src, now_ns, sp_store_retention(api->st), sum) &&
+	       (sum->local || sum->peers >= api->opt.min_reporters);
 }
 
 /* ---- health ---------------------------------------------------------- */

@@ -350,6 +350,7 @@ enum MHD_Result api_route_export(sp_api *api, struct MHD_Connection *c, bool hea
 	if (!s)
 		return MHD_NO;
 	s->opt.format = SP_FMT_TXT;
+	s->opt.min_reporters = api->opt.min_reporters; /* as sentrypeer export */
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, export_param, &p);
 	if (!p.err[0])
 		sp_export_options_finish(&s->opt, p.kind_given, p.err, sizeof(p.err));

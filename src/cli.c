@@ -15,7 +15,7 @@ void cli_apply_logging(const struct sp_config *cfg)
 }
 
 /* mkdir -p with mode 0700 for what we create. */
-static int make_dirs(const char *path)
+int cli_make_dirs(const char *path)
 {
 	char buf[PATH_MAX];
 	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
@@ -53,7 +53,7 @@ int cli_open_store(const struct sp_config *cfg, bool readonly, bool set_retentio
 		char *slash = strrchr(dir, '/');
 		if (slash && slash != dir) {
 			*slash = '\0';
-			int rc = make_dirs(dir);
+			int rc = cli_make_dirs(dir);
 			if (rc) {
 				fprintf(stderr, "sentrypeer: cannot create data directory %s: %s\n", dir,
 					sp_strerror(rc));

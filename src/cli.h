@@ -21,7 +21,10 @@ int cmd_lookup(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_import(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_id(int argc, char **argv);
 
+/* mkdir -p, mode 0700 for what it creates. Returns 0 or -errno. */
+int cli_make_dirs(const char *path);
 /* Apply debug/verbose to the log level. */
 void cli_apply_logging(const struct sp_config *cfg);
 /* Open the configured store, printing one clear message on failure.

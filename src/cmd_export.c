@@ -86,6 +86,17 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "sentrypeer export: --%s\n", err);
 		goto out;
 	}
+	args.opt.min_reporters = (unsigned)cfg.dht_min_reporters;
+	if (!cfg.peer_to_peer && args.opt.source == SP_SOURCE_PEERS) {
+		/* tit for tat: a node that does not share gets no peer data */
+		fprintf(stderr, "sentrypeer export: --source peers: %s\n", sp_strerror(SP_ENOSHARE));
+		goto out;
+	}
+	if (!cfg.peer_to_peer && args.opt.source == SP_SOURCE_ALL) {
+		fprintf(stderr, "sentrypeer export: sharing is off (--no-share): exporting this "
+				"node's own observations only\n");
+		args.opt.source = SP_SOURCE_LOCAL;
+	}
 	if (cli_open_store(&cfg, true, false, &st))
 		goto out;
 

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
 /* sentrypeer stats: what the store holds and what the node counted. */
 #include "cli.h"
+#include "control.h"
 #include "sp_error.h"
 #include "sp_time.h"
 
 #include <jansson.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -58,6 +60,66 @@ static const char *human_size(uint64_t b, char *buf, size_t len)
 	return buf;
 }
 
+/* The running node's own view (control socket), or {"running": false}. */
+static json_t *node_status(const struct sp_config *cfg)
+{
+	char path[PATH_MAX], *answer = NULL;
+	json_t *j = NULL;
+	if (sp_control_path(cfg->data_dir, path, sizeof(path)) &&
+	    sp_control_ask(path, "status", SP_NS_PER_SEC, &answer) == 0)
+		j = json_loads(answer, 0, NULL);
+	free(answer);
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		j = json_object();
+		json_object_set_new(j, "running", json_false());
+	} else {
+		json_object_set_new(j, "running", json_true());
+	}
+	return j;
+}
+
+static void print_node(json_t *n)
+{
+	if (!json_is_true(json_object_get(n, "running"))) {
+		printf("node:         not running\n");
+		return;
+	}
+	printf("node:         running %s for %lld s\n",
+	       json_string_value(json_object_get(n, "version")),
+	       (long long)json_integer_value(json_object_get(n, "uptime_s")));
+	json_t *d = json_object_get(n, "dht");
+	if (!json_is_true(json_object_get(n, "sharing")) || !d) {
+		printf("sharing:      off (--no-share): nothing published, no peer data taken\n");
+		return;
+	}
+	printf("sharing:      as %s\n", json_string_value(json_object_get(n, "key_id")));
+	const char *last = json_string_value(json_object_get(d, "last_contact"));
+	const char *proxy = json_string_value(json_object_get(d, "proxy"));
+	char where[300];
+	if (proxy)
+		snprintf(where, sizeof(where), "through the proxy %s", proxy);
+	else
+		snprintf(where, sizeof(where), "UDP port %lld",
+			 (long long)json_integer_value(json_object_get(d, "port")));
+	printf("dht:          %s, %s, network %lld, last contact %s\n",
+	       json_is_true(json_object_get(d, "connected")) ? "connected" : "NOT connected (retrying)",
+	       where, (long long)json_integer_value(json_object_get(d, "network")), last ? last : "never");
+	printf("              %lld peers reporting; values accepted %lld of %lld received; "
+	       "published %lld records in %lld batches\n",
+	       (long long)json_integer_value(json_object_get(d, "peers_reporting")),
+	       (long long)json_integer_value(json_object_get(d, "values_accepted")),
+	       (long long)json_integer_value(json_object_get(d, "values_received")),
+	       (long long)json_integer_value(json_object_get(d, "published_records")),
+	       (long long)json_integer_value(json_object_get(d, "published_batches")));
+	const char *k;
+	json_t *v;
+	printf("              rejected:");
+	json_object_foreach(json_object_get(d, "rejected"), k, v)
+		printf(" %s %lld", k, (long long)json_integer_value(v));
+	printf("\n");
+}
+
 int cmd_stats(int argc, char **argv)
 {
 	struct sp_config cfg;
@@ -95,11 +157,12 @@ int cmd_stats(int argc, char **argv)
 	}
 	json_t *counters = json_object();
 	sp_store_counters(st, add_counter, counters);
+	json_t *node = node_status(&cfg);
 
 	char t1[SP_TIMESTAMP_LEN], t2[SP_TIMESTAMP_LEN], d[64], b1[32], b2[32], b3[32];
 	if (json) {
 		json_t *j = json_pack("{s:s, s:i, s:s, s:{s:I, s:s?, s:s?}, s:{s:I, s:I, s:I, s:I},"
-				      " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:I, s:o}",
+				      " s:{s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:I, s:o, s:o}",
 			"store", sp_store_path(st), "schema", (int)s.schema, "retention",
 			sp_duration_format(s.retention_ns, d, sizeof(d)),
 			"events", "count", (json_int_t)s.events,
@@ -111,7 +174,7 @@ int cmd_stats(int argc, char **argv)
 			"peers", (json_int_t)nums.peers, "expired", (json_int_t)nums.expired,
 			"bytes", "file", (json_int_t)s.file_bytes, "used", (json_int_t)s.used_bytes,
 			"map", (json_int_t)s.map_size, "corrupt_records", (json_int_t)corrupt,
-			"counters", counters);
+			"counters", counters, "node", node);
 		json_dumpf(j, stdout, JSON_COMPACT);
 		putchar('\n');
 		json_decref(j);
@@ -140,6 +203,8 @@ int cmd_stats(int argc, char **argv)
 		json_object_foreach(counters, name, v)
 			printf("  %-28s %lld\n", name, (long long)json_integer_value(v));
 		json_decref(counters);
+		print_node(node);
+		json_decref(node);
 	}
 	status = SP_EXIT_OK;
 out:

@@ -7,7 +7,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
@@ -162,35 +161,6 @@ struct sp_addr_filter {
 	size_t n;
 };
 
-static void own_addrs_load(sp_addr_filter *o)
-{
-	struct ifaddrs *ifa, *i;
-	o->keys = NULL;
-	o->n = 0;
-	if (getifaddrs(&ifa) != 0)
-		return;
-	size_t cap = 0;
-	for (i = ifa; i; i = i->ifa_next)
-		cap++;
-	o->keys = calloc(cap ? cap : 1, sizeof(*o->keys));
-	for (i = ifa; o->keys && i; i = i->ifa_next) {
-		char buf[INET6_ADDRSTRLEN];
-		if (!i->ifa_addr)
-			continue;
-		if (i->ifa_addr->sa_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)(void *)i->ifa_addr)->sin_addr, buf,
-				  sizeof(buf));
-		else if (i->ifa_addr->sa_family == AF_INET6)
-			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)(void *)i->ifa_addr)->sin6_addr, buf,
-				  sizeof(buf));
-		else
-			continue;
-		if (sp_ip_normalize(buf, o->keys[o->n], NULL) == 0)
-			o->n++;
-	}
-	freeifaddrs(ifa);
-}
-
 sp_addr_filter *sp_addr_filter_new(bool include_private)
 {
 	sp_addr_filter *f = calloc(1, sizeof(*f));
@@ -198,7 +168,7 @@ sp_addr_filter *sp_addr_filter_new(bool include_private)
 		return NULL;
 	f->include_private = include_private;
 	if (!include_private)
-		own_addrs_load(f);
+		sp_own_addresses(&f->keys, &f->n);
 	return f;
 }
 
@@ -258,6 +228,8 @@ static int emit(const sp_agg *a, void *ud)
 	if (!sp_agg_summarize(a, o->source, o->now_ns, c->retention, &sum))
 		return 0;
 	if (o->since_ns && sum.last_ns < o->since_ns)
+		return 0;
+	if (!sum.local && sum.peers < o->min_reporters)
 		return 0;
 	if (a->kind == SP_KIND_IP) {
 		if (c->family && (strchr(a->key, ':') ? AF_INET6 : AF_INET) != c->family)

@@ -28,6 +28,7 @@ struct sp_export_options {
 	uint64_t since_ns;  /* 0: everything; else last seen at or after */
 	uint64_t now_ns;    /* clock for expiry; 0 = now */
 	bool include_private;
+	unsigned min_reporters; /* peer-only records need this many peers (0, 1: any) */
 	const char *nft_table;  /* default "sentrypeer" */
 	const char *set_prefix; /* nft set / ipset names; default "sentrypeer" */
 };

@@ -15,6 +15,7 @@ static const struct command {
 	{ "export", cmd_export, "write the whole list: json, jsonl, csv, txt, nft, ipset, crowdsec" },
 	{ "import", cmd_import, "read a jsonl export into the store" },
 	{ "stats", cmd_stats, "what the store holds and what the node counted" },
+	{ "id", cmd_id, "print this node's key id (made once, kept in the data directory)" },
 	{ "version", NULL, "print the version" },
 	{ "help", NULL, "this text; 'help COMMAND' for a command, 'help config' for the config file" },
 };

@@ -14,9 +14,11 @@
  */
 #include "api.h"
 #include "cli.h"
+#include "control.h"
 #include "events_out.h"
 #include "honeypot.h"
 #include "listen.h"
+#include "share.h"
 #include "sp_error.h"
 #include "sp_log.h"
 #include "sp_time.h"
@@ -24,7 +26,9 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <jansson.h>
 #include <limits.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
@@ -45,8 +49,16 @@ struct node {
 	sp_events_out *out;
 	gnutls_certificate_credentials_t tls_cred;
 	sp_api *api;
+	/* sharing */
+	sp_identity *id;
+	sp_dht *dht;
+	struct sp_share_lists lists;
+	sp_control *ctl;
+	pthread_mutex_t kick_lock; /* guards kick_w: the DHT wakes the writer */
+	sp_writer *kick_w;
+	uint64_t started_ns;
 	/* counters already written to the store (writer thread only) */
-	uint64_t saved[20];
+	uint64_t saved[20], dht_saved[32];
 };
 
 /* Parts of the node that later work adds; say so rather than pretend. */
@@ -54,14 +66,54 @@ static void warn_missing(const struct sp_config *cfg)
 {
 	if (cfg->webhook_url)
 		log_warn("webhooks (--webhook-url) are not part of this build yet");
-	if (cfg->peer_to_peer)
-		log_warn("peer-to-peer sharing is not part of this build yet: nothing is shared");
+}
+
+static int merge_peer(const sp_agg *a, void *ud) { return sp_wtxn_merge(ud, a); }
+
+/* Writer thread: the DHT's counters, as increases since the last commit. */
+static void collect_dht(sp_wtxn *tx, struct node *n)
+{
+	struct sp_dht_stats s;
+	sp_dht_get_stats(n->dht, &s);
+	struct {
+		const char *name;
+		uint64_t v;
+	} c[] = {
+		{ "dht_puts", s.puts }, { "dht_puts_failed", s.puts_failed },
+		{ "dht_put_bytes", s.put_bytes }, { "dht_gets", s.gets },
+		{ "dht_values_received", s.values_received },
+		{ "dht_values_accepted", s.values_accepted },
+		{ "dht_values_duplicate", s.values_duplicate },
+		{ "dht_records_accepted", s.records_accepted },
+		{ "dht_records_dropped", s.records_dropped },
+		{ "dht_published_records", s.published_records },
+		{ "dht_published_batches", s.published_batches },
+		{ "dht_publish_deferred", s.deferred_budget },
+		{ "dht_rejected_malformed", s.rejected[SP_REJ_MALFORMED] },
+		{ "dht_rejected_oversized", s.rejected[SP_REJ_OVERSIZED] },
+		{ "dht_rejected_version", s.rejected[SP_REJ_VERSION] },
+		{ "dht_rejected_signature", s.rejected[SP_REJ_SIGNATURE] },
+		{ "dht_rejected_wrong_key", s.rejected[SP_REJ_WRONG_KEY] },
+		{ "dht_rejected_expired", s.rejected[SP_REJ_EXPIRED] },
+		{ "dht_rejected_denied", s.rejected[SP_REJ_DENIED] },
+		{ "dht_rejected_rate_limited", s.rejected[SP_REJ_RATE] },
+	};
+	_Static_assert(sizeof(c) / sizeof(c[0]) <= sizeof(n->dht_saved) / sizeof(n->dht_saved[0]),
+		       "dht_saved too small");
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+		if (c[i].v > n->dht_saved[i] &&
+		    sp_wtxn_counter_add(tx, c[i].name, c[i].v - n->dht_saved[i]) == 0)
+			n->dht_saved[i] = c[i].v;
+	/* peer records waiting: into this transaction */
+	sp_dht_drain(n->dht, merge_peer, tx, 8192);
 }
 
 /* Writer thread, inside each transaction: counter increases since the last. */
 static void collect(sp_wtxn *tx, void *ud)
 {
 	struct node *n = ud;
+	if (n->dht)
+		collect_dht(tx, n);
 	if (!n->hp)
 		return;
 	struct sp_honeypot_counters *h = sp_honeypot_counters(n->hp);
@@ -99,6 +151,171 @@ static void on_events(sp_event *const *events, size_t count, void *ud)
 	struct node *n = ud;
 	if (n->out)
 		sp_events_out_write(n->out, events, count);
+	if (n->dht)
+		sp_dht_note_events(n->dht, events, count);
+}
+
+/* DHT thread: peer records wait; have the writer take them soon. */
+static void wake_writer(void *ud)
+{
+	struct node *n = ud;
+	pthread_mutex_lock(&n->kick_lock);
+	if (n->kick_w)
+		sp_writer_kick(n->kick_w);
+	pthread_mutex_unlock(&n->kick_lock);
+}
+
+static json_t *status_json(struct node *n)
+{
+	json_t *j = json_object();
+	json_object_set_new(j, "version", json_string(SP_VERSION));
+	json_object_set_new(j, "uptime_s",
+			    json_integer((json_int_t)((sp_mono_ns() - n->started_ns) / SP_NS_PER_SEC)));
+	json_object_set_new(j, "sharing", json_boolean(n->cfg.peer_to_peer));
+	if (n->id)
+		json_object_set_new(j, "key_id", json_string(sp_identity_keyid(n->id)));
+	if (n->dht) {
+		struct sp_dht_stats s;
+		char ts[SP_TIMESTAMP_LEN];
+		sp_dht_get_stats(n->dht, &s);
+		json_t *d = json_object();
+		json_object_set_new(d, "connected", json_boolean(s.connected));
+		json_object_set_new(d, "port", json_integer(s.port));
+		json_object_set_new(d, "network", json_integer((json_int_t)n->cfg.dht_network));
+		json_object_set_new(d, "proxy", n->cfg.dht_proxy && *n->cfg.dht_proxy
+			? json_string(n->cfg.dht_proxy) : json_null());
+		json_object_set_new(d, "last_contact", s.last_contact_ns
+			? json_string(sp_timestamp_format_sec(s.last_contact_ns, ts)) : json_null());
+		json_object_set_new(d, "peers_reporting", json_integer((json_int_t)s.peers));
+		json_object_set_new(d, "puts", json_integer((json_int_t)s.puts));
+		json_object_set_new(d, "puts_ok", json_integer((json_int_t)s.puts_ok));
+		json_object_set_new(d, "puts_failed", json_integer((json_int_t)s.puts_failed));
+		json_object_set_new(d, "gets", json_integer((json_int_t)s.gets));
+		json_object_set_new(d, "values_received", json_integer((json_int_t)s.values_received));
+		json_object_set_new(d, "values_accepted", json_integer((json_int_t)s.values_accepted));
+		json_object_set_new(d, "records_accepted", json_integer((json_int_t)s.records_accepted));
+		json_object_set_new(d, "published_records", json_integer((json_int_t)s.published_records));
+		json_object_set_new(d, "published_batches", json_integer((json_int_t)s.published_batches));
+		json_object_set_new(d, "publish_deferred", json_integer((json_int_t)s.deferred_budget));
+		json_t *r = json_object();
+		for (int i = 0; i < SP_REJ_N; i++)
+			json_object_set_new(r, sp_dht_reject_name(i), json_integer((json_int_t)s.rejected[i]));
+		json_object_set_new(d, "rejected", r);
+		json_object_set_new(d, "backfill_hours_done", json_integer((json_int_t)s.backfill_hours_done));
+		json_object_set_new(d, "backfill_hours_total", json_integer((json_int_t)s.backfill_hours_total));
+		json_object_set_new(j, "dht", d);
+	}
+	return j;
+}
+
+/* Control socket requests (control.h). */
+static void on_control(const char *line, FILE *out, void *ud)
+{
+	struct node *n = ud;
+	char kind[16], key[SP_KEY_MAX + 1];
+	unsigned long ms;
+	if (strcmp(line, "status") == 0) {
+		json_t *j = status_json(n);
+		json_dumpf(j, out, JSON_COMPACT);
+		fputc('\n', out);
+		json_decref(j);
+		return;
+	}
+	if (sscanf(line, "lookup %15s %64s %lu", kind, key, &ms) == 3) {
+		enum sp_kind k;
+		char norm[SP_KEY_MAX];
+		if (!n->dht) {
+			fprintf(out, "error %s\n", sp_strerror(SP_ENOSHARE));
+			return;
+		}
+		if (sp_key_classify(key, &k, norm) || strcmp(kind, sp_kind_name(k)) != 0) {
+			fprintf(out, "error bad key\n");
+			return;
+		}
+		if (ms > 60000)
+			ms = 60000;
+		sp_agg *a = malloc(sizeof(*a));
+		int rc = a ? sp_dht_lookup(n->dht, k, norm, ms * 1000000ull, a) : -ENOMEM;
+		if (rc == 0) {
+			char *hex = sp_agg_to_hex(a);
+			fprintf(out, "found %s\n", hex ? hex : "");
+			free(hex);
+		} else if (rc == SP_ENOTFOUND) {
+			fputs("notfound\n", out);
+		} else if (rc == SP_ETIMEDOUT) {
+			fputs("timeout\n", out);
+		} else {
+			fprintf(out, "error %s\n", sp_strerror(rc));
+		}
+		free(a);
+		return;
+	}
+	fputs("error unknown request (lookup, status)\n", out);
+}
+
+/* The control socket: made before dropping root, then given to the user
+ * the node runs as, so that user's CLI can reach it (mode 0600). */
+static int start_control(struct node *n)
+{
+	struct sp_config *cfg = &n->cfg;
+	char path[PATH_MAX];
+	int rc;
+
+	if (!sp_control_path(cfg->data_dir, path, sizeof(path))) {
+		log_warn("data directory path too long for the control socket; the CLI cannot "
+			 "reach this node");
+		return 0;
+	}
+	if ((rc = sp_control_start(&n->ctl, path, on_control, n))) {
+		if (rc == -EADDRINUSE) {
+			log_error("another node is running on this data directory (%s)", path);
+			return rc;
+		}
+		log_warn("no control socket at %s: %s; the CLI cannot reach this node", path,
+			 sp_strerror(rc));
+	}
+	if (n->ctl && geteuid() == 0 && cfg->run_user && *cfg->run_user) {
+		struct passwd *pw = getpwnam(cfg->run_user);
+		if (pw && chown(path, pw->pw_uid, pw->pw_gid) != 0)
+			log_warn("cannot give %s to user %s: %s", path, cfg->run_user, strerror(errno));
+	}
+	return 0;
+}
+
+static int start_sharing(struct node *n)
+{
+	struct sp_config *cfg = &n->cfg;
+	int rc;
+
+	if (cfg->peer_to_peer) {
+		struct sp_dht_options o;
+		sp_share_options(cfg, &o, &n->lists);
+		o.id = n->id;
+		o.store = n->st;
+		o.publish = true;
+		o.listen = true;
+		o.wake = wake_writer;
+		o.ud = n;
+		if ((rc = sp_dht_start(&n->dht, &o)))
+			return rc;
+		struct sp_dht_stats ds;
+		sp_dht_get_stats(n->dht, &ds);
+		if (o.proxy && *o.proxy)
+			log_info("sharing over the DHT as %s (network %llu) through the proxy %s",
+				 sp_identity_keyid(n->id), (unsigned long long)cfg->dht_network, o.proxy);
+		else if (o.n_bootstrap)
+			log_info("sharing over the DHT as %s (network %llu, UDP port %u, bootstrap %s%s)",
+				 sp_identity_keyid(n->id), (unsigned long long)cfg->dht_network,
+				 (unsigned)ds.port, o.bootstrap[0], o.n_bootstrap > 1 ? ", ..." : "");
+		else
+			log_info("sharing over the DHT as %s (network %llu, UDP port %u, no bootstrap: "
+				 "waiting for peers to join)",
+				 sp_identity_keyid(n->id), (unsigned long long)cfg->dht_network,
+				 (unsigned)ds.port);
+	} else {
+		log_info("sharing is off (--no-share): nothing is published and no peer data is taken");
+	}
+	return 0;
 }
 
 static int drop_privileges(const char *user)
@@ -189,10 +406,40 @@ static int open_api(struct node *n)
 	return rc;
 }
 
+static int api_dht_lookup(void *ud, enum sp_kind kind, const char *key, uint64_t timeout_ns,
+			  sp_agg *out)
+{
+	struct node *n = ud;
+	return sp_dht_lookup(n->dht, kind, key, timeout_ns, out);
+}
+
+static void api_dht_status(void *ud, struct sp_api_dht_status *out)
+{
+	struct node *n = ud;
+	struct sp_dht_stats s;
+	sp_dht_get_stats(n->dht, &s);
+	out->connected = s.connected;
+	out->sharing = true;
+	out->peers_v4 = s.peers; /* distinct reporters accepted: the DHT does not split by family */
+	out->puts = s.puts;
+	out->puts_failed = s.puts_failed;
+	out->gets = s.gets;
+	out->values_accepted = s.values_accepted;
+	uint64_t rej = 0;
+	for (int i = 0; i < SP_REJ_N; i++)
+		rej += s.rejected[i];
+	out->values_rejected = rej;
+	snprintf(out->node_id, sizeof(out->node_id), "%s", sp_identity_keyid(n->id));
+}
+
 static int run_api(struct node *n)
 {
-	/* the DHT plugs in as live.dht (struct sp_api_dht); NULL: local answers only */
+	static struct sp_api_dht dht;
 	struct sp_api_live live = { .writer = n->w, .honeypot = n->hp, .listeners = n->ls };
+	if (n->dht) {
+		dht = (struct sp_api_dht){ .ud = n, .lookup = api_dht_lookup, .status = api_dht_status };
+		live.dht = &dht;
+	}
 	return n->api ? sp_api_run(n->api, &live) : 0;
 }
 
@@ -224,6 +471,8 @@ int cmd_run(int argc, char **argv)
 	sigset_t sigs;
 
 	memset(&n, 0, sizeof(n));
+	pthread_mutex_init(&n.kick_lock, NULL);
+	n.started_ns = sp_mono_ns();
 	rc = sp_settings_load(&n.cfg, argc, argv, SP_SCOPE_ANY | SP_SCOPE_RUN, run_opts, no_opt, NULL,
 			      &pos, &npos, "sentrypeer run [settings]");
 	if (rc) {
@@ -255,9 +504,9 @@ int cmd_run(int argc, char **argv)
 				snprintf(jl, sizeof(jl), "%s/sentrypeer_json.log", n.cfg.data_dir);
 			jpath = jl;
 		}
-		uint8_t id[16];
-		sp_store_node_id(n.st, id);
-		if (sp_events_out_open(&n.out, jpath, n.cfg.syslog, id))
+		uint8_t nid[16];
+		sp_store_node_id(n.st, nid);
+		if (sp_events_out_open(&n.out, jpath, n.cfg.syslog, nid))
 			goto out;
 	}
 	struct sp_writer_options wo = {
@@ -269,17 +518,32 @@ int cmd_run(int argc, char **argv)
 		.collect = collect,
 		.ud = &n,
 	};
+	if (n.cfg.peer_to_peer) {
+		bool created = false;
+		if ((rc = sp_identity_open(&n.id, n.cfg.data_dir, true, &created))) {
+			log_error("cannot open the node identity %s/%s: %s", n.cfg.data_dir,
+				  SP_IDENTITY_FILE, sp_strerror(rc));
+			goto out;
+		}
+		if (created)
+			log_info("made a new node identity: key id %s", sp_identity_keyid(n.id));
+	}
 	if ((rc = sp_writer_start(&n.w, n.st, &wo))) {
 		log_error("cannot start the writer: %s", sp_strerror(rc));
 		goto out;
 	}
+	pthread_mutex_lock(&n.kick_lock);
+	n.kick_w = n.w;
+	pthread_mutex_unlock(&n.kick_lock);
 	log_info("sentrypeer %s running: store %s, retention %s, sync %s", SP_VERSION,
 		 sp_config_db_path(&n.cfg, path, sizeof(path)),
 		 sp_duration_format(n.cfg.retention_ns, d, sizeof(d)),
 		 (const char *[]){ "full", "nometa", "none" }[n.cfg.sync]);
+	if (start_control(&n))
+		goto out;
 	if (n.cfg.api && open_api(&n))
 		goto out;
-	if (start_honeypot(&n) || run_api(&n))
+	if (start_honeypot(&n) || start_sharing(&n) || run_api(&n))
 		goto out;
 	warn_missing(&n.cfg);
 
@@ -302,9 +566,18 @@ int cmd_run(int argc, char **argv)
 	status = SP_EXIT_OK;
 out:
 	sp_api_stop(n.api); /* it reads the store and the counters below */
+	sp_control_stop(n.ctl);
 	sp_listeners_stop(n.ls); /* no new events; their counters stay readable */
-	if (n.w)
+	if (n.w) {
+		pthread_mutex_lock(&n.kick_lock);
+		n.kick_w = NULL;
+		pthread_mutex_unlock(&n.kick_lock);
 		sp_writer_stop(n.w); /* commits and folds what is queued, saves the counters */
+	}
+	sp_dht_stop(n.dht);
+	sp_share_options_free(&n.lists);
+	sp_identity_free(n.id);
+	pthread_mutex_destroy(&n.kick_lock);
 	sp_listeners_free(n.ls);
 	if (n.tls_cred)
 		gnutls_certificate_free_credentials(n.tls_cred);

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
 #include "settings.h"
+#include "identity.h"
 #include "sp_error.h"
 #include "sp_key.h"
 #include "sp_time.h"
@@ -16,7 +17,8 @@
 
 #define DEFAULT_CONFIG "/etc/sentrypeer/sentrypeer.conf"
 
-enum type { T_BOOL, T_UINT, T_SIZE, T_DURATION, T_STRING, T_PATH, T_ENUM, T_LIST, T_ADDRS, T_PORT };
+enum type { T_BOOL, T_UINT, T_SIZE, T_DURATION, T_STRING, T_PATH, T_ENUM, T_LIST, T_ADDRS, T_PORT,
+	    T_KEYIDS };
 
 enum origin { FROM_DEFAULT, FROM_FILE, FROM_ENV, FROM_ARGS };
 
@@ -87,12 +89,36 @@ static const struct setting settings[] = {
 	{ "webhook-url", NULL, 'w', T_STRING, "SENTRYPEER_WEBHOOK_URL", NULL, 0, 0, NULL,
 	  SP_SCOPE_RUN, OFF(webhook_url), "POST each event to this URL" },
 	{ "peer-to-peer", "share", 'p', T_BOOL, "SENTRYPEER_PEER_TO_PEER", "yes", 0, 0, NULL,
-	  SP_SCOPE_RUN, OFF(peer_to_peer),
+	  SP_SCOPE_ANY, OFF(peer_to_peer),
 	  "share observations over the DHT and receive peers' (--no-share: neither)" },
-	{ "bootstrap", NULL, 'b', T_LIST, "SENTRYPEER_BOOTSTRAP_NODE", NULL, 0, 0, NULL,
-	  SP_SCOPE_RUN, OFF(bootstrap), "DHT bootstrap node host[:port]; repeatable" },
+	{ "bootstrap", NULL, 'b', T_LIST, "SENTRYPEER_BOOTSTRAP_NODE", "bootstrap.jami.net:4222", 0,
+	  0, NULL, SP_SCOPE_ANY, OFF(bootstrap),
+	  "DHT bootstrap node host[:port]; repeatable; 'none' for the first node of a network" },
 	{ "dht-port", NULL, 0, T_PORT, "SENTRYPEER_DHT_PORT", "4222", 0, 65535, NULL, SP_SCOPE_RUN,
 	  OFF(dht_port), "UDP port of the DHT node (0: any free port)" },
+	{ "dht-network", NULL, 0, T_UINT, "SENTRYPEER_DHT_NETWORK", "0", 0, UINT32_MAX, NULL,
+	  SP_SCOPE_ANY, OFF(dht_network),
+	  "DHT network id: 0 is the public network, any other number a private one" },
+	{ "dht-proxy", NULL, 0, T_STRING, "SENTRYPEER_DHT_PROXY", NULL, 0, 0, NULL, SP_SCOPE_ANY,
+	  OFF(dht_proxy), "reach the DHT through this OpenDHT proxy URL instead of as a full node" },
+	{ "dht-timeout", NULL, 0, T_DURATION, "SENTRYPEER_DHT_TIMEOUT", "1500ms",
+	  UINT64_C(10000000), NS(60), NULL, SP_SCOPE_ANY, OFF(dht_timeout_ns),
+	  "longest a lookup waits for the DHT" },
+	{ "dht-ttl", NULL, 0, T_DURATION, "SENTRYPEER_DHT_TTL", "7d", NS(60), NS(30 * 86400), NULL,
+	  SP_SCOPE_RUN, OFF(dht_ttl_ns), "what this node publishes expires this long after last seen" },
+	{ "dht-publish-interval", NULL, 0, T_DURATION, "SENTRYPEER_DHT_PUBLISH_INTERVAL", "5m", NS(1),
+	  NS(86400), NULL, SP_SCOPE_RUN, OFF(dht_publish_interval_ns),
+	  "at most one publish per IP or number in this time (new ones go out at once)" },
+	{ "dht-bandwidth", NULL, 0, T_SIZE, "SENTRYPEER_DHT_BANDWIDTH", "4K", 256,
+	  UINT64_C(1) << 30, NULL, SP_SCOPE_RUN, OFF(dht_bandwidth),
+	  "bytes a second this node may spend publishing (estimated); newest records first" },
+	{ "dht-min-reporters", NULL, 0, T_UINT, "SENTRYPEER_DHT_MIN_REPORTERS", "1", 1, 32, NULL,
+	  SP_SCOPE_ANY, OFF(dht_min_reporters),
+	  "distinct peers that must report a key before peer data alone lists it" },
+	{ "dht-allow", NULL, 0, T_KEYIDS, "SENTRYPEER_DHT_ALLOW", NULL, 0, 0, NULL, SP_SCOPE_ANY,
+	  OFF(dht_allow), "accept peer data only from these key ids; repeatable" },
+	{ "dht-deny", NULL, 0, T_KEYIDS, "SENTRYPEER_DHT_DENY", NULL, 0, 0, NULL, SP_SCOPE_ANY,
+	  OFF(dht_deny), "never accept peer data from these key ids; repeatable" },
 	{ "sip-address", NULL, 0, T_ADDRS, "SENTRYPEER_SIP_ADDRESS", "0.0.0.0,::", 0, 0, NULL,
 	  SP_SCOPE_RUN, OFF(sip_addresses), "addresses the SIP listeners bind; repeatable" },
 	{ "sip-port", NULL, 0, T_PORT, "SENTRYPEER_SIP_PORT", "5060", 0, 65535, NULL, SP_SCOPE_RUN,
@@ -175,6 +201,7 @@ static const char *type_hint(const struct setting *s)
 	case T_ENUM: return s->choices;
 	case T_LIST: return "HOST[:PORT]";
 	case T_ADDRS: return "ADDRESS";
+	case T_KEYIDS: return "KEYID";
 	case T_PORT: return "PORT";
 	case T_STRING: return "TEXT";
 	}
@@ -292,7 +319,8 @@ static int setting_apply(struct sp_config *cfg, const struct setting *s, const c
 		break;
 	}
 	case T_LIST:
-	case T_ADDRS: {
+	case T_ADDRS:
+	case T_KEYIDS: {
 		struct sp_strlist *list = p;
 		size_t idx = (size_t)(s - settings);
 		char addr[SP_KEY_MAX];
@@ -302,13 +330,16 @@ static int setting_apply(struct sp_config *cfg, const struct setting *s, const c
 			size_t l = strcspn(t, ", ");
 			char item[256];
 			if (l >= sizeof(item)) {
-				what = s->type == T_ADDRS ? "IP addresses" : "host[:port] entries";
+				what = s->type == T_ADDRS ? "IP addresses" : s->type == T_KEYIDS ? "key ids" : "host[:port] entries";
 				break;
 			}
 			memcpy(item, t, l);
 			item[l] = '\0';
+			uint8_t pub[SP_PUBKEY_LEN];
 			if (l && s->type == T_ADDRS && sp_ip_normalize(item, addr, NULL) != 0)
 				what = "IP addresses such as 0.0.0.0, :: or 127.0.0.1";
+			else if (l && s->type == T_KEYIDS && sp_keyid_parse(item, pub) != 0)
+				what = "key ids of 64 hex digits (sentrypeer id prints one)";
 			else if (l && (rc = list_add(list, item, l)))
 				break;
 			t += l;
@@ -650,7 +681,8 @@ void sp_config_free(struct sp_config *cfg)
 		if (settings[i].type == T_STRING || settings[i].type == T_PATH) {
 			free(*(char **)p);
 			*(char **)p = NULL;
-		} else if (settings[i].type == T_LIST || settings[i].type == T_ADDRS) {
+		} else if (settings[i].type == T_LIST || settings[i].type == T_ADDRS ||
+			   settings[i].type == T_KEYIDS) {
 			list_clear(p);
 		}
 	}
@@ -704,7 +736,7 @@ void sp_settings_print_example(FILE *out)
 		fprintf(out, "--%s; environment: %s", s->name, s->env);
 		if (s->type == T_ENUM)
 			fprintf(out, "; one of %s", s->choices);
-		if (s->type == T_LIST || s->type == T_ADDRS)
+		if (s->type == T_LIST || s->type == T_ADDRS || s->type == T_KEYIDS)
 			fprintf(out, "; comma-separated");
 		if (s->scope == SP_SCOPE_RUN)
 			fprintf(out, "; used by 'sentrypeer run'");

@@ -45,6 +45,11 @@ struct sp_config {
 	char *json_log_file;
 	char *webhook_url;
 	struct sp_strlist bootstrap;
+	/* the DHT */
+	uint64_t dht_network, dht_timeout_ns, dht_ttl_ns, dht_publish_interval_ns, dht_bandwidth;
+	uint64_t dht_min_reporters;
+	char *dht_proxy;
+	struct sp_strlist dht_allow, dht_deny;
 	/* where to listen (used by the listeners as they land) */
 	struct sp_strlist sip_addresses, api_addresses;
 	uint64_t sip_port, sip_tls_port, api_port, dht_port;

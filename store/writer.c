@@ -22,6 +22,7 @@ struct sp_writer {
 	sp_event **batch;
 	bool stopping;
 	bool fold_requested;    /* a flusher waits for the aggregates */
+	bool kicked;            /* sp_writer_kick(): run collect() soon */
 	uint64_t fold_gen;      /* folds done (or found unneeded) on request */
 	uint64_t last_fold_ns;  /* monotonic */
 	uint64_t fold_gap_ns;   /* least time between folds: grows with their cost */
@@ -177,7 +178,7 @@ static void *writer_main(void *arg)
 	for (;;) {
 		size_t n = 0;
 		pthread_mutex_lock(&w->lock);
-		while (w->len == 0 && !w->stopping && !w->fold_requested) {
+		while (w->len == 0 && !w->stopping && !w->fold_requested && !w->kicked) {
 			uint64_t now = sp_mono_ns();
 			if (next_sweep <= now ||
 			    (sp_store_pending(w->st) && now - w->last_fold_ns >= w->fold_gap_ns))
@@ -233,6 +234,15 @@ static void *writer_main(void *arg)
 			w->done_seq += n;
 			pthread_cond_broadcast(&w->settled);
 			pthread_mutex_unlock(&w->lock);
+		}
+		pthread_mutex_lock(&w->lock);
+		bool kicked = w->kicked;
+		w->kicked = false;
+		pthread_mutex_unlock(&w->lock);
+		if (n == 0 && kicked && w->opt.collect) {
+			int rc = commit_batch(w, 0);
+			if (rc)
+				report_error(w, rc, 0);
 		}
 		if (n == 0) {
 			idle_fold(w);
@@ -328,6 +338,14 @@ void sp_writer_flush(sp_writer *w)
 	pthread_cond_signal(&w->wake);
 	while (w->done_seq < target || w->fold_gen == gen)
 		pthread_cond_wait(&w->settled, &w->lock);
+	pthread_mutex_unlock(&w->lock);
+}
+
+void sp_writer_kick(sp_writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->kicked = true;
+	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 }
 

@@ -53,6 +53,9 @@ int sp_writer_submit(sp_writer *w, sp_event *ev);
 /* Waits until every event submitted before the call is committed (or
  * dropped) and folded into its aggregates. */
 void sp_writer_flush(sp_writer *w);
+/* Run a transaction soon even when no event waits, so collect() can write
+ * what another part of the node queued (peer data). Never blocks. */
+void sp_writer_kick(sp_writer *w);
 void sp_writer_get_stats(sp_writer *w, struct sp_writer_stats *out);
 /* Commits what is queued, stops the thread, frees w. The store stays open. */
 void sp_writer_stop(sp_writer *w);

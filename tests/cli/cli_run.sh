@@ -25,7 +25,7 @@ stop_node() { # SIGNAL LOG
 
 start_node "$TMP/node.log" run --retention 8d --sweep-interval 1s
 expect_contains "$(cat "$TMP/node.log")" "retention 8d" "node logs its settings"
-expect_contains "$(cat "$TMP/node.log")" "not part of this build yet" "node says what it cannot do yet"
+expect_contains "$(cat "$TMP/node.log")" "no bootstrap: waiting for peers" "node says it shares, and with whom"
 [ "$(stat -c %a "$SENTRYPEER_DATA_DIR")" = 700 ] && pass "data directory is private (0700)" || fail "data dir mode $(stat -c %a "$SENTRYPEER_DATA_DIR")"
 [ "$(stat -c %a "$SENTRYPEER_DATA_DIR/sentrypeer.mdb")" = 600 ] && pass "store file is private (0600)" || fail "store mode"
 

@@ -7,6 +7,11 @@ set -euo pipefail
 TMP=$(mktemp -d /tmp/sp-cli-test.XXXXXX)
 export SENTRYPEER_DATA_DIR="$TMP/data"
 export SENTRYPEER_CONFIG=""   # never read the host's /etc/sentrypeer
+# Never the public DHT: no bootstrap node, a private network id, any port.
+# DHT tests name their own loopback bootstrap nodes.
+export SENTRYPEER_BOOTSTRAP_NODE=none
+export SENTRYPEER_DHT_NETWORK=$((RANDOM * 32768 + RANDOM + 1))
+export SENTRYPEER_DHT_PORT=0
 FAILS=0
 PASSES=0
 cleanup() {
