@@ -23,7 +23,7 @@
 /* Answers built in memory stop growing past this (a page ends early, with
  * the cursor where it stopped): a client that does not read holds at most
  * about this much per connection. */
-#define API_BODY_SOFT_MAX (1024 * 1024)
+#define API_BODY_SOFT_MAX (256 * 1024)
 
 /* Status codes counted for /metrics. */
 enum api_code {
