@@ -38,83 +38,25 @@ struct export_args {
 	const char *output;
 };
 
-static int valid_name(const char *s, size_t max)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > max)
-		return 0;
-	for (; *s; s++)
-		if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
-		      (*s >= 'A' && *s <= 'Z')))
-			return 0;
-	return 1;
-}
+static const char *const opt_names[] = {
+	[OPT_FORMAT] = "format", [OPT_KIND] = "kind", [OPT_SINCE] = "since",
+	[OPT_SOURCE] = "source", [OPT_PRIVATE] = "include-private", [OPT_TABLE] = "nft-table",
+	[OPT_SET] = "set-name",
+};
 
 static int on_opt(int id, const char *arg, void *ud)
 {
 	struct export_args *a = ud;
-	uint64_t d;
-	switch (id) {
-	case OPT_FORMAT:
-		if (sp_export_format_parse(arg, &a->opt.format) == 0)
-			return 0;
-		fprintf(stderr, "sentrypeer export: --format '%s': expected json, jsonl, csv, txt, "
-				"nft, ipset or crowdsec\n", arg);
-		return 2;
-	case OPT_KIND:
-		a->kind_given = true;
-		if (strcmp(arg, "ip") == 0)
-			a->opt.kind = SP_EXPORT_IP;
-		else if (strcmp(arg, "number") == 0)
-			a->opt.kind = SP_EXPORT_NUMBER;
-		else if (strcmp(arg, "all") == 0)
-			a->opt.kind = SP_EXPORT_ALL;
-		else {
-			fprintf(stderr, "sentrypeer export: --kind '%s': expected ip, number or all\n", arg);
-			return 2;
-		}
-		return 0;
-	case OPT_SINCE:
-		if (sp_duration_parse(arg, &d) || d == 0) {
-			fprintf(stderr, "sentrypeer export: --since '%s': expected a duration such as "
-					"90s, 15m, 12h or 7d\n", arg);
-			return 2;
-		}
-		a->opt.since_ns = sp_now_ns() - d;
-		return 0;
-	case OPT_SOURCE:
-		if (strcmp(arg, "local") == 0)
-			a->opt.source = SP_SOURCE_LOCAL;
-		else if (strcmp(arg, "peers") == 0)
-			a->opt.source = SP_SOURCE_PEERS;
-		else if (strcmp(arg, "all") == 0)
-			a->opt.source = SP_SOURCE_ALL;
-		else {
-			fprintf(stderr, "sentrypeer export: --source '%s': expected local, peers or all\n",
-				arg);
-			return 2;
-		}
-		return 0;
-	case OPT_OUTPUT:
+	char err[160];
+	if (id == OPT_OUTPUT) {
 		a->output = arg;
 		return 0;
-	case OPT_PRIVATE:
-		a->opt.include_private = true;
-		return 0;
-	case OPT_TABLE:
-	case OPT_SET:
-		if (!valid_name(arg, 24)) {
-			fprintf(stderr, "sentrypeer export: '%s': names are 1-24 letters, digits, - or _\n",
-				arg);
-			return 2;
-		}
-		if (id == OPT_TABLE)
-			a->opt.nft_table = arg;
-		else
-			a->opt.set_prefix = arg;
-		return 0;
 	}
-	return 2;
+	if (sp_export_option_set(&a->opt, &a->kind_given, opt_names[id], arg, err, sizeof(err))) {
+		fprintf(stderr, "sentrypeer export: --%s %s\n", opt_names[id], err);
+		return 2;
+	}
+	return 0;
 }
 
 int cmd_export(int argc, char **argv)
@@ -139,12 +81,9 @@ int cmd_export(int argc, char **argv)
 		fprintf(stderr, "sentrypeer export: unexpected argument '%s'\n", pos[0]);
 		goto out;
 	}
-	bool ip_only = sp_export_format_ip_only(args.opt.format);
-	if (!args.kind_given)
-		args.opt.kind = ip_only || args.opt.format == SP_FMT_TXT ? SP_EXPORT_IP : SP_EXPORT_ALL;
-	if (ip_only && args.opt.kind != SP_EXPORT_IP) {
-		fprintf(stderr, "sentrypeer export: --format %s lists IP addresses only\n",
-			sp_export_format_name(args.opt.format));
+	char err[160];
+	if (sp_export_options_finish(&args.opt, args.kind_given, err, sizeof(err))) {
+		fprintf(stderr, "sentrypeer export: --%s\n", err);
 		goto out;
 	}
 	args.opt.min_reporters = (unsigned)cfg.dht_min_reporters;

@@ -35,34 +35,173 @@ bool sp_export_format_ip_only(enum sp_export_format f)
 	return f == SP_FMT_NFT || f == SP_FMT_IPSET || f == SP_FMT_CROWDSEC;
 }
 
-struct own_addrs {
-	char (*keys)[SP_KEY_MAX];
+static bool valid_name(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (; *s; s++)
+		if (!(*s == '_' || *s == '-' || (*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'z') ||
+		      (*s >= 'A' && *s <= 'Z')))
+			return false;
+	return true;
+}
+
+/* Quote a value from the command line or the network in an error: at most
+ * 40 bytes, printable ASCII, the rest as '?'. */
+static const char *quoted(const char *v, char *buf, size_t len)
+{
+	size_t o = 0;
+	for (; *v && o + 4 < len && o < 40; v++)
+		buf[o++] = (*v >= 0x20 && *v < 0x7f) ? *v : '?';
+	if (*v && o + 4 < len) {
+		memcpy(buf + o, "...", 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+int sp_export_option_set(struct sp_export_options *opt, bool *kind_given, const char *name,
+			 const char *value, char *err, size_t errlen)
+{
+	char q[64];
+	uint64_t d;
+	if (strcmp(name, "include-private") == 0 || strcmp(name, "include_private") == 0) {
+		bool yes = !value || !*value || strcmp(value, "1") == 0 || strcmp(value, "yes") == 0 ||
+			   strcmp(value, "true") == 0;
+		if (!yes && strcmp(value, "0") != 0 && strcmp(value, "no") != 0 &&
+		    strcmp(value, "false") != 0) {
+			snprintf(err, errlen, "'%s': expected yes or no", quoted(value, q, sizeof(q)));
+			return SP_EPARSE;
+		}
+		opt->include_private = yes;
+		return 0;
+	}
+	if (!value)
+		value = "";
+	if (strcmp(name, "format") == 0) {
+		if (sp_export_format_parse(value, &opt->format) == 0)
+			return 0;
+		snprintf(err, errlen, "'%s': expected json, jsonl, csv, txt, nft, ipset or crowdsec",
+			 quoted(value, q, sizeof(q)));
+		return SP_EPARSE;
+	}
+	if (strcmp(name, "kind") == 0) {
+		*kind_given = true;
+		if (strcmp(value, "ip") == 0)
+			opt->kind = SP_EXPORT_IP;
+		else if (strcmp(value, "number") == 0)
+			opt->kind = SP_EXPORT_NUMBER;
+		else if (strcmp(value, "all") == 0)
+			opt->kind = SP_EXPORT_ALL;
+		else {
+			snprintf(err, errlen, "'%s': expected ip, number or all", quoted(value, q, sizeof(q)));
+			return SP_EPARSE;
+		}
+		return 0;
+	}
+	if (strcmp(name, "since") == 0) {
+		if (sp_duration_parse(value, &d) || d == 0) {
+			snprintf(err, errlen, "'%s': expected a duration such as 90s, 15m, 12h or 7d",
+				 quoted(value, q, sizeof(q)));
+			return SP_EPARSE;
+		}
+		uint64_t now = sp_now_ns();
+		opt->since_ns = d < now ? now - d : 1;
+		return 0;
+	}
+	if (strcmp(name, "source") == 0) {
+		if (strcmp(value, "local") == 0)
+			opt->source = SP_SOURCE_LOCAL;
+		else if (strcmp(value, "peers") == 0)
+			opt->source = SP_SOURCE_PEERS;
+		else if (strcmp(value, "all") == 0)
+			opt->source = SP_SOURCE_ALL;
+		else {
+			snprintf(err, errlen, "'%s': expected local, peers or all",
+				 quoted(value, q, sizeof(q)));
+			return SP_EPARSE;
+		}
+		return 0;
+	}
+	if (strcmp(name, "nft-table") == 0 || strcmp(name, "set-name") == 0) {
+		if (!valid_name(value, 24)) {
+			snprintf(err, errlen, "'%s': names are 1-24 letters, digits, - or _",
+				 quoted(value, q, sizeof(q)));
+			return SP_EPARSE;
+		}
+		if (name[0] == 'n')
+			opt->nft_table = value;
+		else
+			opt->set_prefix = value;
+		return 0;
+	}
+	snprintf(err, errlen, "unknown option '%s'", quoted(name, q, sizeof(q)));
+	return SP_ENOTFOUND;
+}
+
+int sp_export_options_finish(struct sp_export_options *opt, bool kind_given, char *err,
+			     size_t errlen)
+{
+	bool ip_only = sp_export_format_ip_only(opt->format);
+	if (!kind_given)
+		opt->kind = ip_only || opt->format == SP_FMT_TXT ? SP_EXPORT_IP : SP_EXPORT_ALL;
+	if (ip_only && opt->kind != SP_EXPORT_IP) {
+		snprintf(err, errlen, "format %s lists IP addresses only",
+			 sp_export_format_name(opt->format));
+		return SP_EPARSE;
+	}
+	return 0;
+}
+
+struct sp_addr_filter {
+	bool include_private;
+	char (*keys)[SP_KEY_MAX]; /* this host's own addresses */
 	size_t n;
 };
+
+sp_addr_filter *sp_addr_filter_new(bool include_private)
+{
+	sp_addr_filter *f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->include_private = include_private;
+	if (!include_private)
+		sp_own_addresses(&f->keys, &f->n);
+	return f;
+}
+
+bool sp_addr_filter_allows(const sp_addr_filter *f, const char *ip)
+{
+	if (f->include_private)
+		return true;
+	if (!sp_ip_scope_is_shareable(sp_ip_scope(ip)))
+		return false;
+	for (size_t i = 0; i < f->n; i++)
+		if (strcmp(f->keys[i], ip) == 0)
+			return false;
+	return true;
+}
+
+void sp_addr_filter_free(sp_addr_filter *f)
+{
+	if (f)
+		free(f->keys);
+	free(f);
+}
 
 struct ctx {
 	const struct sp_export_options *opt;
 	FILE *out;
 	struct sp_export_stats *stats;
 	uint64_t retention;
-	struct own_addrs own;
+	sp_addr_filter *filter;
 	int family;      /* nft/ipset passes: AF_INET or AF_INET6 */
 	size_t in_chunk; /* nft: elements in the open statement */
 	bool first;      /* json: no comma before the first record */
 	const char *set;
 };
-
-static bool ip_allowed(struct ctx *c, const char *ip)
-{
-	if (c->opt->include_private)
-		return true;
-	if (!sp_ip_scope_is_shareable(sp_ip_scope(ip)))
-		return false;
-	for (size_t i = 0; i < c->own.n; i++)
-		if (strcmp(c->own.keys[i], ip) == 0)
-			return false;
-	return true;
-}
 
 static void csv_field(FILE *out, const char *s)
 {
@@ -95,7 +234,7 @@ static int emit(const sp_agg *a, void *ud)
 	if (a->kind == SP_KIND_IP) {
 		if (c->family && (strchr(a->key, ':') ? AF_INET6 : AF_INET) != c->family)
 			return 0;
-		if (!ip_allowed(c, a->key)) {
+		if (!sp_addr_filter_allows(c->filter, a->key)) {
 			c->stats->skipped_private++;
 			return 0;
 		}
@@ -187,8 +326,8 @@ int sp_export(sp_store *st, const struct sp_export_options *opt_in, FILE *out,
 	c.stats = stats;
 	c.retention = sp_store_retention(st);
 	c.first = true;
-	if (!opt.include_private)
-		sp_own_addresses(&c.own.keys, &c.own.n);
+	if (!(c.filter = sp_addr_filter_new(opt.include_private)))
+		return -ENOMEM;
 
 	bool ips = opt.kind != SP_EXPORT_NUMBER, numbers = opt.kind != SP_EXPORT_IP;
 	switch (opt.format) {
@@ -257,7 +396,7 @@ int sp_export(sp_store *st, const struct sp_export_options *opt_in, FILE *out,
 		rc = pass(st, &c, SP_KIND_IP);
 		break;
 	}
-	free(c.own.keys);
+	sp_addr_filter_free(c.filter);
 	if (rc == 0 && (fflush(out) != 0 || ferror(out)))
 		rc = -EIO;
 	return rc;

@@ -117,15 +117,14 @@ static void name_list(FILE *out, const char *name, const char *csv)
 	putc_unlocked(']', out);
 }
 
-bool sp_agg_write_json(FILE *out, const sp_agg *a, enum sp_source src, uint64_t now_ns,
-		       uint64_t retention_ns)
+bool sp_agg_write_json_members(FILE *out, const sp_agg *a, enum sp_source src, uint64_t now_ns,
+			       uint64_t retention_ns)
 {
 	struct sp_agg_summary sum;
 	char buf[512];
 	if (!sp_agg_summarize(a, src, now_ns, retention_ns, &sum))
 		return false;
 
-	putc_unlocked('{', out);
 	key(out, "kind", true);
 	sp_json_write_string(out, sp_kind_name(a->kind), strlen(sp_kind_name(a->kind)));
 	key(out, "key", false);
@@ -181,6 +180,18 @@ bool sp_agg_write_json(FILE *out, const sp_agg *a, enum sp_source src, uint64_t 
 		time_field(out, "expires", exp);
 		putc_unlocked('}', out);
 	}
-	fwrite_unlocked("]}", 1, 2, out);
+	putc_unlocked(']', out);
+	return true;
+}
+
+bool sp_agg_write_json(FILE *out, const sp_agg *a, enum sp_source src, uint64_t now_ns,
+		       uint64_t retention_ns)
+{
+	struct sp_agg_summary sum;
+	if (!sp_agg_summarize(a, src, now_ns, retention_ns, &sum))
+		return false;
+	putc_unlocked('{', out);
+	sp_agg_write_json_members(out, a, src, now_ns, retention_ns);
+	putc_unlocked('}', out);
 	return true;
 }

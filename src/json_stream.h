@@ -16,6 +16,10 @@
 /* Writes the record; returns false when no live report matches src. */
 bool sp_agg_write_json(FILE *out, const sp_agg *a, enum sp_source src, uint64_t now_ns,
 		       uint64_t retention_ns);
+/* The same members without the braces around them, so a caller can put
+ * fields of its own first in the same object (the API's lookup answers). */
+bool sp_agg_write_json_members(FILE *out, const sp_agg *a, enum sp_source src, uint64_t now_ns,
+			       uint64_t retention_ns);
 /* A JSON string: quotes, escapes, and U+FFFD for bytes that are not UTF-8. */
 void sp_json_write_string(FILE *out, const char *s, size_t len);
 /* Length of the valid UTF-8 sequence at s (1 to 4 bytes), or 0 when the

@@ -12,6 +12,7 @@
  * Signals are blocked in every thread and taken by sigtimedwait() here, so
  * no handler runs inside library code; the same loop logs drops.
  */
+#include "api.h"
 #include "cli.h"
 #include "control.h"
 #include "events_out.h"
@@ -47,6 +48,7 @@ struct node {
 	sp_listeners *ls;
 	sp_events_out *out;
 	gnutls_certificate_credentials_t tls_cred;
+	sp_api *api;
 	/* sharing */
 	sp_identity *id;
 	sp_dht *dht;
@@ -62,8 +64,6 @@ struct node {
 /* Parts of the node that later work adds; say so rather than pretend. */
 static void warn_missing(const struct sp_config *cfg)
 {
-	if (cfg->api)
-		log_warn("the HTTP API (--api) is not part of this build yet");
 	if (cfg->webhook_url)
 		log_warn("webhooks (--webhook-url) are not part of this build yet");
 }
@@ -392,6 +392,57 @@ static int start_honeypot(struct node *n)
 	return 0;
 }
 
+/* The HTTP API (api.h): opened before the honeypot gives up root (the
+ * token file, the port), run once the parts whose counters it shows run.
+ * Stopped first, before what it reads. */
+static int open_api(struct node *n)
+{
+	struct sp_api_options o;
+	char *token = NULL;
+	int rc = sp_api_options_from_config(&o, &n->cfg, &token);
+	if (rc == 0)
+		rc = sp_api_open(&n->api, n->st, &o);
+	free(token);
+	return rc;
+}
+
+static int api_dht_lookup(void *ud, enum sp_kind kind, const char *key, uint64_t timeout_ns,
+			  sp_agg *out)
+{
+	struct node *n = ud;
+	return sp_dht_lookup(n->dht, kind, key, timeout_ns, out);
+}
+
+static void api_dht_status(void *ud, struct sp_api_dht_status *out)
+{
+	struct node *n = ud;
+	struct sp_dht_stats s;
+	sp_dht_get_stats(n->dht, &s);
+	out->connected = s.connected;
+	out->sharing = true;
+	out->peers_v4 = s.peers; /* distinct reporters accepted: the DHT does not split by family */
+	out->puts = s.puts;
+	out->puts_failed = s.puts_failed;
+	out->gets = s.gets;
+	out->values_accepted = s.values_accepted;
+	uint64_t rej = 0;
+	for (int i = 0; i < SP_REJ_N; i++)
+		rej += s.rejected[i];
+	out->values_rejected = rej;
+	snprintf(out->node_id, sizeof(out->node_id), "%s", sp_identity_keyid(n->id));
+}
+
+static int run_api(struct node *n)
+{
+	static struct sp_api_dht dht;
+	struct sp_api_live live = { .writer = n->w, .honeypot = n->hp, .listeners = n->ls };
+	if (n->dht) {
+		dht = (struct sp_api_dht){ .ud = n, .lookup = api_dht_lookup, .status = api_dht_status };
+		live.dht = &dht;
+	}
+	return n->api ? sp_api_run(n->api, &live) : 0;
+}
+
 /* Every 10 s: say what was lost, if anything. */
 static void log_losses(struct node *n, uint64_t *last_dropped, uint64_t *last_bad)
 {
@@ -488,9 +539,11 @@ int cmd_run(int argc, char **argv)
 		 sp_config_db_path(&n.cfg, path, sizeof(path)),
 		 sp_duration_format(n.cfg.retention_ns, d, sizeof(d)),
 		 (const char *[]){ "full", "nometa", "none" }[n.cfg.sync]);
-	if (start_control(&n) || start_honeypot(&n))
+	if (start_control(&n))
 		goto out;
-	if (start_sharing(&n))
+	if (n.cfg.api && open_api(&n))
+		goto out;
+	if (start_honeypot(&n) || start_sharing(&n) || run_api(&n))
 		goto out;
 	warn_missing(&n.cfg);
 
@@ -512,6 +565,7 @@ int cmd_run(int argc, char **argv)
 	}
 	status = SP_EXIT_OK;
 out:
+	sp_api_stop(n.api); /* it reads the store and the counters below */
 	sp_control_stop(n.ctl);
 	sp_listeners_stop(n.ls); /* no new events; their counters stay readable */
 	if (n.w) {

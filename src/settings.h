@@ -58,6 +58,10 @@ struct sp_config {
 	char *tls_cert, *tls_key, *sip_redirect, *run_user;
 	uint64_t sip_reply_rate, sip_max_conns, sip_max_conns_per_source;
 	uint64_t sip_idle_timeout_ns, sip_max_header, sip_max_body;
+	/* the HTTP API */
+	char *api_token, *api_token_file;
+	uint64_t api_threads, api_max_conns, api_max_conns_per_source, api_idle_timeout_ns;
+	uint64_t api_max_header, api_max_exports, api_dht_timeout_ns, api_dht_lookups;
 };
 
 /* A subcommand's own options (not settings: they belong to one call). */

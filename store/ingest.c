@@ -310,7 +310,8 @@ static int fold_one(sp_wtxn *tx, MDB_cursor *cur, const struct delta *d, const c
 	tx->sb.size = 0;
 	sp_agg_encode(&tx->agg, &tx->sb);
 	MDB_val nk = { strlen(d->key), (void *)d->key }, nv = { tx->sb.size, tx->sb.data };
-	return mdb_cursor_put(cur, &nk, &nv, exists ? MDB_CURRENT : 0);
+	rc = mdb_cursor_put(cur, &nk, &nv, exists ? MDB_CURRENT : 0);
+	return rc ? rc : store__feed_touch(tx, d->kind, d->key); /* the change feed */
 }
 
 static const struct delta *sort_base;

@@ -74,6 +74,188 @@ int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t va
 	return mdb_put(txn, dbi, &k, &v, 0);
 }
 
+/* ---- the change feed ---------------------------------------------- */
+/*
+ * Every time an aggregate is written (folded from events, merged from a
+ * peer or an import) it gets the next sequence number: feed_ip and
+ * feed_number map the number (8 bytes big-endian) to the key, feed_pos maps
+ * kind byte + key to its current number. A reader that remembers the last
+ * number it saw asks only for what changed since. Numbers only grow
+ * (meta.feed_seq), so MDB_APPEND keeps the feed tables sequential.
+ */
+#define FEED_SEQ_KEY "feed_seq"
+
+static MDB_dbi feed_dbi(const sp_store *st, uint8_t kind)
+{
+	return kind == SP_KIND_IP ? st->feed_ip : st->feed_number;
+}
+
+static size_t feed_pos_key(uint8_t kind, const char *key, uint8_t out[1 + SP_KEY_MAX])
+{
+	size_t n = strnlen(key, SP_KEY_MAX - 1);
+	out[0] = kind;
+	memcpy(out + 1, key, n);
+	return n + 1;
+}
+
+/* Give kind/key the number seq; its old entry goes. On cursors (a
+ * transaction's, see feed_begin): a new key costs one descent of feed_pos
+ * (MDB_NOOVERWRITE finds or inserts), a known one is updated in place, and
+ * the append stays at the end of the feed. */
+static int feed_put(MDB_txn *txn, sp_store *st, MDB_cursor *pos_cur, MDB_cursor *app_cur,
+		    uint8_t kind, const char *key, uint64_t seq)
+{
+	uint8_t pk[1 + SP_KEY_MAX], sb[8], old[8];
+	size_t kl = feed_pos_key(kind, key, pk);
+	MDB_val k = { kl, pk }, sv = { 8, sb }, kv = { kl - 1, pk + 1 };
+	store__put_be64(sb, seq);
+	int rc = mdb_cursor_put(pos_cur, &k, &sv, MDB_NOOVERWRITE);
+	if (rc == MDB_KEYEXIST) {
+		/* sv now points at the number it had: that entry goes */
+		bool had = sv.mv_size == 8;
+		if (had)
+			memcpy(old, sv.mv_data, 8);
+		store__put_be64(sb, seq);
+		MDB_val nv = { 8, sb };
+		if ((rc = mdb_cursor_put(pos_cur, &k, &nv, MDB_CURRENT)))
+			return rc;
+		if (had) {
+			MDB_val ok = { 8, old };
+			rc = mdb_del(txn, feed_dbi(st, kind), &ok, NULL);
+			if (rc && rc != MDB_NOTFOUND)
+				return rc;
+		}
+		sv.mv_size = 8;
+		sv.mv_data = sb;
+	} else if (rc) {
+		return rc;
+	}
+	return mdb_cursor_put(app_cur, &sv, &kv, MDB_APPEND);
+}
+
+static int feed_drop(MDB_txn *txn, sp_store *st, uint8_t kind, const char *key)
+{
+	uint8_t pk[1 + SP_KEY_MAX], old[8];
+	MDB_val k = { feed_pos_key(kind, key, pk), pk }, v;
+	int rc = mdb_get(txn, st->feed_pos, &k, &v);
+	if (rc)
+		return rc == MDB_NOTFOUND ? 0 : rc;
+	if (v.mv_size == 8) {
+		memcpy(old, v.mv_data, 8);
+		MDB_val ok = { 8, old };
+		rc = mdb_del(txn, feed_dbi(st, kind), &ok, NULL);
+		if (rc && rc != MDB_NOTFOUND)
+			return rc;
+	}
+	rc = mdb_del(txn, st->feed_pos, &k, NULL);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* This transaction's feed state: the last number (from meta at its first
+ * touch) and its cursors (a write transaction closes them when it ends). */
+static int feed_begin(sp_wtxn *tx)
+{
+	sp_store *st = tx->st;
+	size_t id = mdb_txn_id(tx->txn);
+	int rc;
+	if (tx->feed_txnid == id)
+		return 0;
+	rc = store__meta_get_u64(tx->txn, st->meta, FEED_SEQ_KEY, &tx->feed_seq);
+	if (rc == SP_ENOTFOUND)
+		tx->feed_seq = 0;
+	else if (rc)
+		return rc;
+	if ((rc = mdb_cursor_open(tx->txn, st->feed_pos, &tx->feed_pos_cur)) ||
+	    (rc = mdb_cursor_open(tx->txn, st->feed_ip, &tx->feed_app_cur[0])) ||
+	    (rc = mdb_cursor_open(tx->txn, st->feed_number, &tx->feed_app_cur[1])))
+		return rc;
+	tx->feed_dirty = false;
+	tx->feed_txnid = id;
+	return 0;
+}
+
+int store__feed_touch(sp_wtxn *tx, uint8_t kind, const char *key)
+{
+	sp_store *st = tx->st;
+	int rc;
+	if (!st->has_feed)
+		return 0;
+	if ((rc = feed_begin(tx)))
+		return rc;
+	rc = feed_put(tx->txn, st, tx->feed_pos_cur, tx->feed_app_cur[kind == SP_KIND_IP ? 0 : 1],
+		      kind, key, tx->feed_seq + 1);
+	if (rc == 0) {
+		tx->feed_seq++;
+		tx->feed_dirty = true;
+	}
+	return rc;
+}
+
+/* Before the transaction commits: the last number given, for the next. */
+int store__feed_flush(sp_wtxn *tx, MDB_txn *txn)
+{
+	if (!tx->feed_dirty || tx->feed_txnid != mdb_txn_id(txn))
+		return 0;
+	tx->feed_dirty = false;
+	return store__meta_put_u64(txn, tx->st->meta, FEED_SEQ_KEY, tx->feed_seq);
+}
+
+/* Number every aggregate of a store from before the feed, in key order. */
+static int feed_backfill(sp_store *st, MDB_txn *txn)
+{
+	uint64_t seq = 0;
+	MDB_cursor *pos_cur, *app_cur;
+	int rc = mdb_cursor_open(txn, st->feed_pos, &pos_cur);
+	if (rc)
+		return rc;
+	for (uint8_t kind = SP_KIND_IP; kind <= SP_KIND_NUMBER && rc == 0; kind++) {
+		MDB_cursor *cur;
+		MDB_val k, v;
+		char key[SP_KEY_MAX];
+		if ((rc = mdb_cursor_open(txn, feed_dbi(st, kind), &app_cur)))
+			break;
+		if ((rc = mdb_cursor_open(txn, store__agg_dbi(st, kind), &cur))) {
+			mdb_cursor_close(app_cur);
+			break;
+		}
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			if (k.mv_size == 0 || k.mv_size >= SP_KEY_MAX)
+				continue;
+			memcpy(key, k.mv_data, k.mv_size);
+			key[k.mv_size] = '\0';
+			if ((rc = feed_put(txn, st, pos_cur, app_cur, kind, key, ++seq)))
+				break;
+		}
+		mdb_cursor_close(cur);
+		mdb_cursor_close(app_cur);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	mdb_cursor_close(pos_cur);
+	return rc ? rc : store__meta_put_u64(txn, st->meta, FEED_SEQ_KEY, seq);
+}
+
+static int feed_open(sp_store *st, MDB_txn *txn)
+{
+	unsigned flags = st->readonly ? 0 : MDB_CREATE;
+	uint64_t seq;
+	int rc;
+	if ((rc = mdb_dbi_open(txn, "feed_ip", flags, &st->feed_ip)) ||
+	    (rc = mdb_dbi_open(txn, "feed_number", flags, &st->feed_number)) ||
+	    (rc = mdb_dbi_open(txn, "feed_pos", flags, &st->feed_pos))) {
+		/* read-only, a store no writer of this version opened yet: no feed */
+		return rc == MDB_NOTFOUND && st->readonly ? 0 : rc;
+	}
+	st->has_feed = true;
+	rc = store__meta_get_u64(txn, st->meta, FEED_SEQ_KEY, &seq);
+	if (rc == SP_ENOTFOUND && !st->readonly)
+		return feed_backfill(st, txn);
+	if (rc == SP_ENOTFOUND)
+		st->has_feed = false;
+	return rc == SP_ENOTFOUND ? 0 : rc;
+}
+
 /* Writers create and stamp a new store; everyone checks an existing one. */
 static int store_check_or_init(sp_store *st, MDB_txn *txn)
 {
@@ -126,6 +308,8 @@ static int store_check_or_init(sp_store *st, MDB_txn *txn)
 	    (rc = mdb_dbi_open(txn, "ip", flags, &st->ip)) ||
 	    (rc = mdb_dbi_open(txn, "number", flags, &st->number)))
 		return rc == MDB_NOTFOUND ? SP_ECORRUPT : rc;
+	if ((rc = feed_open(st, txn)))
+		return rc;
 
 	if (store__meta_get(txn, st->meta, "node_id", st->node_id, sizeof(st->node_id)) != 0 &&
 	    !st->readonly) {
@@ -223,6 +407,8 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 	rc = store_check_or_init(st, txn);
 	if (rc == 0 && !st->readonly)
 		rc = store__ingest_open(st, txn);
+	if (rc == 0 && !st->readonly)
+		rc = store__feed_flush(&st->tx, txn); /* numbers the replay gave */
 	if (rc) {
 		mdb_txn_abort(txn);
 		goto fail;
@@ -373,6 +559,148 @@ int sp_store_foreach_event(sp_store *st, uint64_t since_ns, sp_event_fn fn, void
 	return rc;
 }
 
+int sp_store_feed(sp_store *st, enum sp_kind kind, uint64_t after, size_t max_scan,
+		  sp_feed_fn fn, void *ud, struct sp_feed_result *res)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v, ak, av;
+	uint8_t from[8];
+	char key[SP_KEY_MAX];
+	sp_agg *a;
+	int rc, stop = 0;
+
+	memset(res, 0, sizeof(*res));
+	res->last = after;
+	if (!st->has_feed)
+		return SP_ENOTFOUND;
+	if (!(a = malloc(sizeof(*a))))
+		return -ENOMEM;
+	if ((rc = read_begin(st, &txn))) {
+		free(a);
+		return rc;
+	}
+	if (store__meta_get_u64(txn, st->meta, FEED_SEQ_KEY, &res->head) != 0)
+		res->head = 0;
+	if ((rc = mdb_cursor_open(txn, feed_dbi(st, (uint8_t)kind), &cur)))
+		goto out;
+	store__put_be64(from, after + 1);
+	k.mv_size = 8;
+	k.mv_data = from;
+	for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (stop || res->scanned == max_scan) {
+			res->more = true;
+			break;
+		}
+		if (k.mv_size != 8 || v.mv_size == 0 || v.mv_size >= SP_KEY_MAX)
+			continue;
+		uint64_t seq = store__get_be64(k.mv_data);
+		res->scanned++;
+		res->last = seq;
+		memcpy(key, v.mv_data, v.mv_size);
+		key[v.mv_size] = '\0';
+		ak.mv_size = v.mv_size;
+		ak.mv_data = key;
+		if (mdb_get(txn, store__agg_dbi(st, kind), &ak, &av) != 0 ||
+		    sp_agg_decode(av.mv_data, av.mv_size, a) != 0 || a->kind != kind) {
+			res->corrupt++;
+			continue;
+		}
+		stop = fn(seq, a, ud);
+		if (stop < 0) {
+			rc = stop;
+			break;
+		}
+	}
+	if (rc == MDB_NOTFOUND)
+		rc = 0;
+out:
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	free(a);
+	return rc;
+}
+
+int sp_store_recent_events(sp_store *st, size_t max, sp_event_fn fn, void *ud)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n = 0;
+	sp_event *e = malloc(sizeof(*e));
+	int rc;
+
+	if (!e)
+		return -ENOMEM;
+	if ((rc = read_begin(st, &txn))) {
+		free(e);
+		return rc;
+	}
+	if ((rc = mdb_cursor_open(txn, st->events, &cur)) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_LAST); rc == 0 && n < max;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_PREV)) {
+			if (sp_event_decode(v.mv_data, v.mv_size, e) != 0)
+				continue;
+			n++;
+			if ((rc = fn(e, ud)))
+				break;
+		}
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	mdb_txn_abort(txn);
+	free(e);
+	return rc;
+}
+
+int sp_store_event_times(sp_store *st, struct sp_event_pos *pos, size_t max,
+			 void (*fn)(uint64_t ts_ns, void *ud), void *ud, bool *more)
+{
+	MDB_txn *txn;
+	MDB_cursor *cur;
+	MDB_val k, v;
+	size_t n = 0;
+	int rc;
+
+	*more = false;
+	if ((rc = read_begin(st, &txn)))
+		return rc;
+	if ((rc = mdb_cursor_open(txn, st->events, &cur)) == 0) {
+		k.mv_size = sizeof(pos->key);
+		k.mv_data = pos->key;
+		for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			if (k.mv_size != sizeof(pos->key))
+				continue;
+			/* pos is the last key handed out: start after it */
+			if (pos->started && memcmp(k.mv_data, pos->key, sizeof(pos->key)) <= 0)
+				continue;
+			if (n == max) {
+				*more = true;
+				break;
+			}
+			memcpy(pos->key, k.mv_data, sizeof(pos->key));
+			pos->started = true;
+			fn(store__get_be64(k.mv_data), ud);
+			n++;
+		}
+		mdb_cursor_close(cur);
+		if (rc == MDB_NOTFOUND)
+			rc = 0;
+	}
+	mdb_txn_abort(txn);
+	return rc;
+}
+
+void sp_event_pos_init(struct sp_event_pos *pos, uint64_t since_ns)
+{
+	memset(pos, 0, sizeof(*pos));
+	store__put_be64(pos->key, since_ns);
+}
+
 int sp_store_stats(sp_store *st, struct sp_store_stats *out)
 {
 	MDB_txn *txn;
@@ -479,6 +807,7 @@ int sp_wtxn_begin(sp_store *st, sp_wtxn **out)
 		return store__map_errno(rc);
 	tx->st = st;
 	tx->have_last_event = tx->must_fold = tx->folded = false;
+	tx->feed_txnid = 0;
 	msgpack_sbuffer_init(&tx->sb);
 	st->tx_busy = true;
 	*out = tx;
@@ -495,6 +824,8 @@ static void wtxn_release(sp_wtxn *tx)
 int sp_wtxn_commit(sp_wtxn *tx)
 {
 	int rc = store__ingest_before_commit(tx);
+	if (rc == 0)
+		rc = store__feed_flush(tx, tx->txn);
 	if (rc)
 		mdb_txn_abort(tx->txn);
 	else
@@ -551,7 +882,9 @@ int sp_wtxn_merge(sp_wtxn *tx, const sp_agg *a)
 	if (rc)
 		return rc;
 	sp_agg_merge(&tx->agg, a);
-	return put_agg(tx, &tx->agg);
+	if ((rc = put_agg(tx, &tx->agg)))
+		return rc;
+	return store__feed_touch(tx, a->kind, a->key);
 }
 
 /* ---- retention ----------------------------------------------------- */
@@ -581,9 +914,10 @@ static int sweep_events(sp_store *st, MDB_txn *txn, uint64_t cutoff, size_t budg
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
-static int sweep_aggs(sp_store *st, MDB_txn *txn, MDB_dbi dbi, uint64_t now, size_t budget,
+static int sweep_aggs(sp_store *st, MDB_txn *txn, uint8_t kind, uint64_t now, size_t budget,
 		      struct sp_sweep_stats *acc, bool *done)
 {
+	MDB_dbi dbi = store__agg_dbi(st, kind);
 	MDB_cursor *cur;
 	MDB_val k, v;
 	sp_agg *a = &st->tx.agg; /* no write txn of ours is open: the scratch is free */
@@ -614,6 +948,8 @@ static int sweep_aggs(sp_store *st, MDB_txn *txn, MDB_dbi dbi, uint64_t now, siz
 			continue; /* left for a human: never delete what we cannot read */
 		unsigned before = a->n_reports;
 		if (sp_agg_expire(a, now, st->retention_ns) == 0) {
+			if (st->has_feed && (rc = feed_drop(txn, st, kind, a->key)))
+				break;
 			if ((rc = mdb_cursor_del(cur, 0)))
 				break;
 			acc->aggs_deleted++;
@@ -650,8 +986,8 @@ int sp_store_sweep_step(sp_store *st, uint64_t now_ns, size_t budget, struct sp_
 	uint64_t cutoff = now_ns > st->retention_ns ? now_ns - st->retention_ns : 0;
 	switch (st->sweep_phase) {
 	case SWEEP_EVENTS: rc = sweep_events(st, txn, cutoff, budget, acc, &done); break;
-	case SWEEP_IP: rc = sweep_aggs(st, txn, st->ip, now_ns, budget, acc, &done); break;
-	case SWEEP_NUMBER: rc = sweep_aggs(st, txn, st->number, now_ns, budget, acc, &done); break;
+	case SWEEP_IP: rc = sweep_aggs(st, txn, SP_KIND_IP, now_ns, budget, acc, &done); break;
+	case SWEEP_NUMBER: rc = sweep_aggs(st, txn, SP_KIND_NUMBER, now_ns, budget, acc, &done); break;
 	case SWEEP_DONE: break;
 	}
 	if (rc) {

@@ -70,6 +70,41 @@ typedef int (*sp_event_fn)(const sp_event *e, void *ud);
 int sp_store_foreach_event(sp_store *st, uint64_t since_ns, sp_event_fn fn, void *ud,
 			   uint64_t *corrupt);
 
+/* The newest events, newest first, at most max; e->raw valid during the
+ * call. fn returns non-zero to stop (returned). */
+int sp_store_recent_events(sp_store *st, size_t max, sp_event_fn fn, void *ud);
+
+/* A position in the events table, for reading event times as they come. */
+struct sp_event_pos {
+	uint8_t key[24];
+	bool started; /* key is the last event handed out, not a start time */
+};
+void sp_event_pos_init(struct sp_event_pos *pos, uint64_t since_ns);
+/* The times of the events after pos (at most max, oldest first), read from
+ * their keys without decoding them; pos advances; *more when max stopped it. */
+int sp_store_event_times(sp_store *st, struct sp_event_pos *pos, size_t max,
+			 void (*fn)(uint64_t ts_ns, void *ud), void *ud, bool *more);
+
+/* The change feed. Every write of an aggregate (folded from events, merged
+ * from a peer or an import) gives it the next sequence number of the store;
+ * older numbers of the same key are forgotten, and an aggregate the sweep
+ * removes leaves the feed. sp_store_feed() calls fn, in sequence order, for
+ * the aggregates of a kind whose number is above after, in one snapshot,
+ * looking at most at max_scan entries; fn returns 0 to go on, 1 to stop
+ * after this one, or a negative error. A client that keeps res->last and
+ * passes it back gets only what was written since (what APIBAN's cursor
+ * does). SP_ENOTFOUND: a read-only open of a store no writer of this
+ * version has opened (the feed is built when a writer opens it). */
+typedef int (*sp_feed_fn)(uint64_t seq, const sp_agg *a, void *ud);
+struct sp_feed_result {
+	uint64_t last;    /* the last number looked at (after, when none) */
+	uint64_t head;    /* the store's newest number, either kind */
+	uint64_t scanned, corrupt;
+	bool more;        /* entries remain after last */
+};
+int sp_store_feed(sp_store *st, enum sp_kind kind, uint64_t after, size_t max_scan,
+		  sp_feed_fn fn, void *ud, struct sp_feed_result *res);
+
 struct sp_store_stats {
 	uint64_t events, ips, numbers;
 	uint64_t oldest_event_ns, newest_event_ns;

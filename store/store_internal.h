@@ -49,6 +49,12 @@ struct sp_wtxn {
 	bool must_fold;  /* an event went in below the watermark */
 	bool folded;     /* sp_wtxn_fold ran: pending is in this transaction */
 	uint8_t new_watermark[EVENT_KEY_LEN];
+	/* change feed, valid in transaction feed_txnid: the last number given
+	 * (meta.feed_seq is written at commit when dirty) and its cursors */
+	uint64_t feed_seq;
+	size_t feed_txnid;
+	bool feed_dirty;
+	MDB_cursor *feed_pos_cur, *feed_app_cur[2];
 };
 
 enum sweep_phase { SWEEP_EVENTS, SWEEP_IP, SWEEP_NUMBER, SWEEP_DONE };
@@ -56,6 +62,8 @@ enum sweep_phase { SWEEP_EVENTS, SWEEP_IP, SWEEP_NUMBER, SWEEP_DONE };
 struct sp_store {
 	MDB_env *env;
 	MDB_dbi meta, events, ip, number;
+	MDB_dbi feed_ip, feed_number, feed_pos; /* the change feed (store.c) */
+	bool has_feed; /* false: a read-only open of a store from before the feed */
 	bool readonly, set_retention;
 	char *path;
 	uint64_t retention_ns;
@@ -83,6 +91,10 @@ int store__meta_get_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t *o
 int store__meta_put_u64(MDB_txn *txn, MDB_dbi dbi, const char *name, uint64_t value);
 int store__map_errno(int rc);
 MDB_dbi store__agg_dbi(const sp_store *st, enum sp_kind kind);
+
+/* The change feed: call after an aggregate of kind/key was written in tx. */
+int store__feed_touch(sp_wtxn *tx, uint8_t kind, const char *key);
+int store__feed_flush(sp_wtxn *tx, MDB_txn *txn); /* before commit */
 
 /* ingest.c */
 int store__ingest_open(sp_store *st, MDB_txn *txn); /* allocate, replay unfolded events */

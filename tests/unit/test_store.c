@@ -339,6 +339,230 @@ static void test_retention_sweep(void **state)
 	sp_store_close(st);
 }
 
+/* ---- the change feed --------------------------------------------------- */
+
+struct feed_seen {
+	char keys[64][SP_KEY_MAX];
+	uint64_t seqs[64];
+	int n, stop_at;
+};
+
+static int feed_cb(uint64_t seq, const sp_agg *a, void *ud)
+{
+	struct feed_seen *s = ud;
+	assert_true(s->n < 64);
+	if (s->n)
+		assert_true(seq > s->seqs[s->n - 1]); /* in sequence order */
+	snprintf(s->keys[s->n], SP_KEY_MAX, "%s", a->key);
+	s->seqs[s->n++] = seq;
+	return s->n == s->stop_at;
+}
+
+static struct sp_feed_result feed(sp_store *st, enum sp_kind kind, uint64_t after, size_t max_scan,
+				  struct feed_seen *s, int stop_at)
+{
+	struct sp_feed_result res;
+	memset(s, 0, sizeof(*s));
+	s->stop_at = stop_at;
+	assert_int_equal(sp_store_feed(st, kind, after, max_scan, feed_cb, s, &res), 0);
+	return res;
+}
+
+static void test_change_feed(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	struct feed_seen s;
+	uint64_t now = sp_now_ns();
+	sp_event *evs[4] = {
+		ev("203.0.113.1", "+441111", "", "", now - 3 * DAY),
+		ev("203.0.113.2", "", "", "", now - DAY),
+		ev("203.0.113.3", "442222", "", "", now - DAY),
+		ev("203.0.113.1", "", "", "", now - 3 * DAY),
+	};
+	add(st, evs, 4);
+
+	struct sp_feed_result r = feed(st, SP_KIND_IP, 0, 100, &s, 0);
+	assert_int_equal(s.n, 3);
+	assert_false(r.more);
+	assert_true(r.last == s.seqs[2] && r.head >= r.last);
+	uint64_t ip_cursor = r.last;
+	r = feed(st, SP_KIND_NUMBER, 0, 100, &s, 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.keys[0], "441111"); /* folded in key order */
+	uint64_t num_cursor = r.last;
+
+	/* nothing new: nothing returned, the cursor stays */
+	r = feed(st, SP_KIND_IP, ip_cursor, 100, &s, 0);
+	assert_int_equal(s.n, 0);
+	assert_true(r.last == ip_cursor && !r.more);
+
+	/* a new event for .2: only .2 comes back, with a higher number */
+	sp_event *more[1] = { ev("203.0.113.2", "", "", "", now) };
+	add(st, more, 1);
+	r = feed(st, SP_KIND_IP, ip_cursor, 100, &s, 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.keys[0], "203.0.113.2");
+	assert_true(s.seqs[0] > ip_cursor);
+	/* and its old number is gone: from the start, .2 is last and listed once */
+	r = feed(st, SP_KIND_IP, 0, 100, &s, 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.keys[2], "203.0.113.2");
+	ip_cursor = r.last;
+
+	/* a peer merge is a change too */
+	sp_agg *p = calloc(1, sizeof(*p));
+	sp_agg_init(p, SP_KIND_NUMBER, "443333");
+	sp_report *rep = sp_agg_report(p, "peerkey", true);
+	rep->first_ns = rep->last_ns = now - DAY;
+	rep->count = 1;
+	rep->expires_ns = now + DAY;
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_merge(tx, p), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	r = feed(st, SP_KIND_NUMBER, num_cursor, 100, &s, 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.keys[0], "443333");
+	/* an aborted transaction leaves no trace, and numbers still only grow */
+	uint64_t head = r.head;
+	sp_agg_init(p, SP_KIND_NUMBER, "449999");
+	rep = sp_agg_report(p, "peerkey", true);
+	rep->first_ns = rep->last_ns = now - DAY;
+	rep->expires_ns = now + DAY;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_merge(tx, p), 0);
+	sp_wtxn_abort(tx);
+	r = feed(st, SP_KIND_NUMBER, num_cursor, 100, &s, 0);
+	assert_int_equal(s.n, 1);
+	assert_true(r.head == head);
+
+	/* paging: max_scan and a callback that stops both say "more" */
+	r = feed(st, SP_KIND_IP, 0, 2, &s, 0);
+	assert_int_equal(s.n, 2);
+	assert_true(r.more && r.last == s.seqs[1]);
+	r = feed(st, SP_KIND_IP, r.last, 2, &s, 0);
+	assert_int_equal(s.n, 1);
+	assert_false(r.more);
+	r = feed(st, SP_KIND_IP, 0, 100, &s, 1);
+	assert_int_equal(s.n, 1);
+	assert_true(r.more);
+
+	/* retention: what the sweep removes leaves the feed */
+	struct sp_sweep_stats acc = { 0 };
+	while (sp_store_sweep_step(st, now + 5 * DAY, 100, &acc) == 1)
+		;
+	assert_true(acc.aggs_deleted >= 2); /* .1 and 441111, last seen 3 days ago */
+	r = feed(st, SP_KIND_IP, 0, 100, &s, 0);
+	for (int i = 0; i < s.n; i++)
+		assert_string_not_equal(s.keys[i], "203.0.113.1");
+	assert_int_equal(s.n, 2);
+	sp_store_close(st);
+
+	/* numbers survive a reopen and keep growing */
+	st = open_store(f->path, false, 64 << 20);
+	sp_event *again[1] = { ev("203.0.113.3", "", "", "", now) };
+	add(st, again, 1);
+	r = feed(st, SP_KIND_IP, ip_cursor, 100, &s, 0);
+	assert_int_equal(s.n, 1);
+	assert_string_equal(s.keys[0], "203.0.113.3");
+	assert_true(s.seqs[0] > head);
+	sp_store_close(st);
+	free(p);
+}
+
+/* A store written before the feed existed gets one when a writer opens it. */
+static void test_change_feed_backfill(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	sp_event *evs[2] = { ev("203.0.113.1", "+441111", "", "", 0),
+			     ev("203.0.113.2", "", "", "", 0) };
+	add(st, evs, 2);
+	sp_store_close(st);
+
+	/* take the feed away, as an older version would have left the file */
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	assert_int_equal(mdb_env_open(env, f->path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	const char *tables[] = { "feed_ip", "feed_number", "feed_pos" };
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(mdb_dbi_open(txn, tables[i], 0, &dbi), 0);
+		assert_int_equal(mdb_drop(txn, dbi, 1), 0);
+	}
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	MDB_val k = { 8, "feed_seq" };
+	assert_int_equal(mdb_del(txn, dbi, &k, NULL), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	/* a reader cannot build it: it says so */
+	st = open_store(f->path, true, 0);
+	struct sp_feed_result res;
+	struct feed_seen s = { 0 };
+	assert_int_equal(sp_store_feed(st, SP_KIND_IP, 0, 10, feed_cb, &s, &res), SP_ENOTFOUND);
+	sp_store_close(st);
+	/* a writer numbers everything */
+	st = open_store(f->path, false, 64 << 20);
+	res = feed(st, SP_KIND_IP, 0, 100, &s, 0);
+	assert_int_equal(s.n, 2);
+	res = feed(st, SP_KIND_NUMBER, 0, 100, &s, 0);
+	assert_int_equal(s.n, 1);
+	assert_true(res.head == 3);
+	sp_store_close(st);
+}
+
+static int recent_cb(const sp_event *e, void *ud)
+{
+	uint64_t *last = ud;
+	assert_true(*last == 0 || e->ts_ns < *last); /* newest first */
+	*last = e->ts_ns;
+	return 0;
+}
+
+static void time_cb(uint64_t ts, void *ud)
+{
+	uint64_t *t = ud;
+	assert_true(ts >= t[1]); /* oldest first */
+	t[1] = ts;
+	t[0]++;
+}
+
+static void test_recent_events_and_times(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	uint64_t base = sp_now_ns() - 100 * SP_NS_PER_SEC;
+	sp_event *evs[10];
+	for (int i = 0; i < 10; i++)
+		evs[i] = ev("203.0.113.1", "", "", "", base + (uint64_t)i * SP_NS_PER_SEC);
+	add(st, evs, 10);
+
+	uint64_t last = 0;
+	assert_int_equal(sp_store_recent_events(st, 3, recent_cb, &last), 0);
+	assert_true(last == base + 7 * SP_NS_PER_SEC);
+
+	struct sp_event_pos pos;
+	uint64_t t[2] = { 0, 0 };
+	bool more;
+	sp_event_pos_init(&pos, base + 2 * SP_NS_PER_SEC); /* from the third on */
+	assert_int_equal(sp_store_event_times(st, &pos, 5, time_cb, t, &more), 0);
+	assert_true(t[0] == 5 && more);
+	assert_int_equal(sp_store_event_times(st, &pos, 5, time_cb, t, &more), 0);
+	assert_true(t[0] == 8 && !more);
+	assert_int_equal(sp_store_event_times(st, &pos, 5, time_cb, t, &more), 0);
+	assert_true(t[0] == 8 && !more); /* nothing new */
+	sp_event *one[1] = { ev("203.0.113.9", "", "", "", base + 50 * SP_NS_PER_SEC) };
+	add(st, one, 1);
+	assert_int_equal(sp_store_event_times(st, &pos, 5, time_cb, t, &more), 0);
+	assert_true(t[0] == 9 && t[1] == base + 50 * SP_NS_PER_SEC);
+	sp_store_close(st);
+}
+
 static void on_commit(uint64_t total, void *ud)
 {
 	*(uint64_t *)ud = total;
@@ -687,6 +911,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_fold_into_aggregates, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_feed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_change_feed_backfill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_recent_events_and_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_and_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_overflow_folds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
