@@ -39,7 +39,7 @@ typedef struct sp_api sp_api;
 struct sp_api_dht_status {
 	bool connected;   /* has DHT peers and answers */
 	bool sharing;     /* this node publishes and receives */
-	uint64_t peers_v4, peers_v6;
+	uint64_t peers;   /* distinct peers whose values were accepted since start */
 	uint64_t puts, puts_failed, gets, values_accepted, values_rejected;
 	char node_id[SP_REPORTER_MAX]; /* this node's key id (hex), "" if none */
 };

@@ -257,8 +257,8 @@ static json_t *compute(sp_api *api, struct api_summary *sum)
 			       dht ? (d.connected ? "connected" : "not connected") : "off", "sharing",
 			       d.sharing);
 	if (dht) {
-		json_t *more = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "peers_ipv4",
-					 (json_int_t)d.peers_v4, "peers_ipv6", (json_int_t)d.peers_v6,
+		json_t *more = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "peers_reporting",
+					 (json_int_t)d.peers,
 					 "puts", (json_int_t)d.puts, "puts_failed",
 					 (json_int_t)d.puts_failed, "gets", (json_int_t)d.gets,
 					 "values_accepted", (json_int_t)d.values_accepted,

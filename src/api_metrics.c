@@ -165,10 +165,8 @@ enum MHD_Result api_route_metrics(sp_api *api, struct MHD_Connection *c)
 	if (dht) {
 		metric(f, "sentrypeer_dht_connected", "gauge", "1 when the DHT node has peers.",
 		       d.connected);
-		family(f, "sentrypeer_dht_peers", "gauge", "DHT peers known, by address family.");
-		fprintf(f, "sentrypeer_dht_peers{family=\"ipv4\"} %llu\n"
-			   "sentrypeer_dht_peers{family=\"ipv6\"} %llu\n",
-			(unsigned long long)d.peers_v4, (unsigned long long)d.peers_v6);
+		metric(f, "sentrypeer_dht_peers", "gauge",
+		       "Distinct peers whose values this node accepted since it started.", d.peers);
 		metric(f, "sentrypeer_dht_puts_total", "counter", "Values published.", d.puts);
 		metric(f, "sentrypeer_dht_puts_failed_total", "counter", "Publications that failed.",
 		       d.puts_failed);

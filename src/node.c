@@ -420,7 +420,7 @@ static void api_dht_status(void *ud, struct sp_api_dht_status *out)
 	sp_dht_get_stats(n->dht, &s);
 	out->connected = s.connected;
 	out->sharing = true;
-	out->peers_v4 = s.peers; /* distinct reporters accepted: the DHT does not split by family */
+	out->peers = s.peers;
 	out->puts = s.puts;
 	out->puts_failed = s.puts_failed;
 	out->gets = s.gets;

@@ -145,7 +145,7 @@ function showDHT(d) {
   const dl = $("dht");
   const items = [["state", state]];
   if (d.state !== "off") {
-    items.push(["peers", fmt(d.peers_ipv4) + " IPv4, " + fmt(d.peers_ipv6) + " IPv6"],
+    items.push(["peers reporting", fmt(d.peers_reporting)],
                ["published", fmt(d.puts) + " (" + fmt(d.puts_failed) + " failed)"],
                ["lookups", fmt(d.gets)],
                ["values", fmt(d.values_accepted) + " accepted, " + fmt(d.values_rejected) + " rejected"],

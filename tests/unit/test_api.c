@@ -160,8 +160,7 @@ static void fake_status(void *ud, struct sp_api_dht_status *out)
 {
 	out->connected = true;
 	out->sharing = true;
-	out->peers_v4 = 12;
-	out->peers_v6 = 3;
+	out->peers = 12;
 	out->puts = 100;
 	out->gets = atomic_load(&fake.calls);
 	out->values_accepted = 7;
@@ -869,7 +868,7 @@ static void test_dht_fallback(void **state)
 
 	get("/metrics", &r);
 	assert_non_null(strstr(r.body, "sentrypeer_dht_enabled 1\n"));
-	assert_non_null(strstr(r.body, "sentrypeer_dht_peers{family=\"ipv4\"} 12\n"));
+	assert_non_null(strstr(r.body, "sentrypeer_dht_peers 12\n"));
 	assert_non_null(strstr(r.body, "sentrypeer_api_dht_fallbacks_total{result=\"timeout\"} "));
 	resp_free(&r);
 	get("/health-check", &r);
