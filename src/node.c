@@ -543,7 +543,12 @@ int cmd_run(int argc, char **argv)
 		goto out;
 	if (n.cfg.api && open_api(&n))
 		goto out;
-	if (start_honeypot(&n) || start_sharing(&n) || run_api(&n))
+	if (start_honeypot(&n))
+		goto out;
+	/* SIP off: no ports bound by the honeypot, but root is dropped all the same */
+	if (!n.ls && drop_privileges(n.cfg.run_user))
+		goto out;
+	if (start_sharing(&n) || run_api(&n))
 		goto out;
 	warn_missing(&n.cfg);
 

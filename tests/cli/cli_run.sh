@@ -79,8 +79,15 @@ printf 'retention = often\n' >"$TMP/bad.conf"
 expect_exit 2 "node refuses a bad config" -- sp run --config "$TMP/bad.conf"
 expect_contains "$ERR" "bad.conf:1" "config error located"
 
-# a second node on the same store is fine for LMDB (one writer at a time)
-# but a data directory that cannot be created is a clear error
+# root with SIP off still gives up root (no port of its own to bind first)
+if [ "$(id -u)" = 0 ]; then
+	start_node "$TMP/nosip.log" run -R --data-dir "$TMP/nosip"
+	wait_file_has "$TMP/nosip.log" "now running as user nobody" 10 &&
+		pass "SIP off: root is dropped all the same" || fail "SIP off kept root: $(cat "$TMP/nosip.log")"
+	stop_node TERM "$TMP/nosip.log"
+fi
+
+# a data directory that cannot be created is a clear error
 expect_exit 2 "data dir under a file" -- sp run --data-dir /dev/null/sp
 expect_contains "$ERR" "cannot create data directory" "bad data dir explained"
 finish
