@@ -138,7 +138,16 @@ struct peer {
 	uint64_t at_ns;
 };
 
+/* An operation the runner holds our context for (a get): listed so that a
+ * context whose done callback never comes (the runner deleted first) is
+ * still freed at stop. */
+struct op {
+	struct op *prev, *next;
+	void (*destroy)(struct op *);
+};
+
 struct listen_ctx {
+	struct op op; /* back-fill gets only */
 	sp_dht *d;
 	uint64_t hour;
 	dht_infohash hash;
@@ -172,6 +181,7 @@ struct sp_dht {
 	sp_agg *scratch;
 
 	/* receiving */
+	struct op ops;                 /* lock: gets in flight (a list head) */
 	struct listen_ctx *listens[2]; /* publisher thread */
 	uint64_t backfill_next, backfill_last;
 	_Atomic int backfill_inflight;
@@ -210,6 +220,25 @@ static void contact(sp_dht *d)
 {
 	atomic_store(&d->last_contact_mono, sp_mono_ns());
 	atomic_store(&d->last_contact_wall, sp_now_ns());
+}
+
+static void op_link(sp_dht *d, struct op *o, void (*destroy)(struct op *))
+{
+	o->destroy = destroy;
+	pthread_mutex_lock(&d->lock);
+	o->next = d->ops.next;
+	o->prev = &d->ops;
+	d->ops.next->prev = o;
+	d->ops.next = o;
+	pthread_mutex_unlock(&d->lock);
+}
+
+static void op_unlink(sp_dht *d, struct op *o)
+{
+	pthread_mutex_lock(&d->lock);
+	o->prev->next = o->next;
+	o->next->prev = o->prev;
+	pthread_mutex_unlock(&d->lock);
 }
 
 static int d_stopping_check(sp_dht *d)
@@ -386,6 +415,7 @@ static void backfill_done_cb(bool ok, void *ud)
 		contact(l->d);
 	atomic_fetch_sub(&l->d->backfill_inflight, 1);
 	INC(l->d->c.backfill_done);
+	op_unlink(l->d, &l->op);
 	free(l);
 }
 
@@ -430,6 +460,7 @@ size_t sp_dht_drain(sp_dht *d, int (*fn)(const sp_agg *a, void *ud), void *ud, s
 /* ---- lookups --------------------------------------------------------- */
 
 struct lookup_ctx {
+	struct op op;
 	sp_dht *d;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
@@ -441,15 +472,22 @@ struct lookup_ctx {
 	sp_agg agg;
 };
 
+static void lookup_destroy(struct op *o)
+{
+	struct lookup_ctx *l = (struct lookup_ctx *)o;
+	pthread_mutex_destroy(&l->lock);
+	pthread_cond_destroy(&l->cond);
+	free(l);
+}
+
 static void lookup_unref(struct lookup_ctx *l)
 {
 	pthread_mutex_lock(&l->lock);
 	bool last = --l->refs == 0;
 	pthread_mutex_unlock(&l->lock);
 	if (last) {
-		pthread_mutex_destroy(&l->lock);
-		pthread_cond_destroy(&l->cond);
-		free(l);
+		op_unlink(l->d, &l->op);
+		lookup_destroy(&l->op);
 	}
 }
 
@@ -505,6 +543,7 @@ int sp_dht_lookup(sp_dht *d, enum sp_kind kind, const char *key, uint64_t timeou
 	pthread_condattr_destroy(&ca);
 
 	dht_infohash_get_from_string(&h, sp_dht_record_name(kind, key, name));
+	op_link(d, &l->op, lookup_destroy);
 	INC(d->c.gets);
 	dht_runner_get(d->runner, &h, lookup_value_cb, lookup_done_cb, l);
 
@@ -894,6 +933,8 @@ static void follow_hours(sp_dht *d, uint64_t hour, struct retired **old)
 	}
 }
 
+static void op_free_plain(struct op *o) { free(o); }
+
 static void backfill_step(sp_dht *d)
 {
 	while (d->backfill_next >= d->backfill_last && d->backfill_next &&
@@ -911,6 +952,7 @@ static void backfill_step(sp_dht *d)
 		l->hour = d->backfill_next--;
 		dht_infohash_get_from_string(&l->hash, sp_dht_feed_name(l->hour, name));
 		atomic_fetch_add(&d->backfill_inflight, 1);
+		op_link(d, &l->op, op_free_plain);
 		INC(d->c.gets);
 		dht_runner_get(d->runner, &l->hash, backfill_value_cb, backfill_done_cb, l);
 	}
@@ -1120,6 +1162,7 @@ int sp_dht_start(sp_dht **out, const struct sp_dht_options *opt)
 	if (!d)
 		return -ENOMEM;
 	d->opt = *opt;
+	d->ops.next = d->ops.prev = &d->ops;
 	if (opt->publish && (!opt->id || !opt->store)) {
 		free(d);
 		return -EINVAL;
@@ -1229,6 +1272,13 @@ void sp_dht_stop(sp_dht *d)
 		pthread_mutex_unlock(&d->lock);
 	}
 	dht_runner_delete(r);
+	/* gets whose done callback never came: no callback can come now */
+	while (d->ops.next != &d->ops) {
+		struct op *o = d->ops.next;
+		o->prev->next = o->next;
+		o->next->prev = o->prev;
+		o->destroy(o);
+	}
 	while (old) {
 		struct retired *next = old->next;
 		free(old->l);
