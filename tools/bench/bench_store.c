@@ -5,7 +5,7 @@
  *
  *   bench_store [--events N] [--ips N] [--numbers N] [--sync full|nometa|none]
  *               [--cli PATH] [--keep] [--lookups N] [--spawns N] [--seed N]
- *               [--tmpdir DIR] [--batch N] [--queue N]
+ *               [--tmpdir DIR] [--batch N] [--queue N] [--ingest-only]
  *
  * Steps, each printed as plain "name: value unit" lines:
  *   1. the machine and the settings;
@@ -76,6 +76,7 @@ struct bench_opts {
 	uint32_t ips, numbers;
 	enum sp_sync sync;
 	bool keep;
+	bool ingest_only; /* stop after step 2 (repeated ingest runs, profiling) */
 	const char *cli;
 	const char *tmpdir;
 	uint64_t lookups;
@@ -1033,7 +1034,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: bench_store [--events N] [--ips N] [--numbers N] [--sync full|nometa|none]\n"
 		"                   [--cli PATH] [--keep] [--lookups N] [--spawns N] [--seed N]\n"
-		"                   [--tmpdir DIR] [--batch N] [--queue N]\n"
+		"                   [--tmpdir DIR] [--batch N] [--queue N] [--ingest-only]\n"
 		"defaults: %d events, %d IPs, %d numbers, sync full, %d lookups, %d CLI runs\n"
 		"per kind, tmpdir /tmp, batch 4096, queue 65536. Without --cli the whole-process\n"
 		"lookup step is skipped.\n",
@@ -1065,6 +1066,10 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		}
 		if (strcmp(a, "--keep") == 0) {
 			o->keep = true;
+			continue;
+		}
+		if (strcmp(a, "--ingest-only") == 0) {
+			o->ingest_only = true;
 			continue;
 		}
 		if (i + 1 >= argc) {
@@ -1142,6 +1147,14 @@ int main(int argc, char **argv)
 	/* 2. ingest */
 	ingest(&o, &w, path);
 	print_rss("ingest");
+	if (o.ingest_only) {
+		workload_free(&w);
+		if (o.keep)
+			printf("kept: %s\n", path);
+		else
+			remove_dir(dir);
+		return 0;
+	}
 
 	/* 3.-6. read side, one read-only handle */
 	sp_store *ro;
