@@ -478,8 +478,8 @@ int sp_wtxn_begin(sp_store *st, sp_wtxn **out)
 	if (rc)
 		return store__map_errno(rc);
 	tx->st = st;
-	tx->have_last_event = tx->must_fold = tx->folded = false;
 	msgpack_sbuffer_init(&tx->sb);
+	store__ingest_begin(tx);
 	st->tx_busy = true;
 	*out = tx;
 	return 0;

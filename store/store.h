@@ -87,17 +87,31 @@ int sp_store_counters(sp_store *st, sp_counter_fn fn, void *ud);
 /* ---- writing: one transaction at a time per handle ---------------- */
 
 int sp_wtxn_begin(sp_store *st, sp_wtxn **out);
-/* Store events (n <= batch_max). Their aggregates (source IP, To user, and
- * Request-URI user when it is another number) are updated when folded:
- * after commit the changes wait in memory, coalesced per key, until a
- * transaction calls sp_wtxn_fold(). Nothing is lost in a crash: opening the
- * store for writing folds the events committed after the last fold. Events
- * from peers, and events older than the last fold, are folded at once. */
+/* Store events (n <= batch_max; they must stay valid until the commit).
+ * Their aggregates (source IP, To user, and Request-URI user when it is
+ * another number) are updated when folded: after commit the changes wait in
+ * memory, coalesced per key, until a fold writes them. Nothing is lost in a
+ * crash: opening the store for writing folds the events committed after the
+ * last fold. Events from peers, and events older than the last fold, are
+ * folded at once. */
 int sp_wtxn_add_events(sp_wtxn *tx, sp_event *const *events, size_t n);
 /* Write every pending aggregate change in this transaction, in key order. */
 int sp_wtxn_fold(sp_wtxn *tx);
-/* Aggregates waiting to be folded, and whether memory for them is half used. */
+/* Folding in rounds, for a writer that must keep committing meanwhile:
+ * sp_store_fold_begin() (between transactions) freezes what is pending
+ * (returns 1, or 0 when nothing is pending or a round runs already); each
+ * later transaction writes the next part of it with sp_wtxn_fold_step(), in
+ * key order, about as much as dirties max_pages leaf pages (LMDB holds a
+ * transaction's dirty pages in memory).
+ * Changes committed meanwhile wait for the next round. A crash mid-round
+ * loses nothing and counts nothing twice. */
+int sp_store_fold_begin(sp_store *st);
+int sp_wtxn_fold_step(sp_wtxn *tx, size_t max_pages);
+bool sp_store_folding(const sp_store *st);
+/* Aggregates waiting to be folded (pending and the round's rest); how full
+ * the pending memory is, in 256ths; and whether it is 3/4 full. */
 size_t sp_store_pending(const sp_store *st);
+unsigned sp_store_pending_load(const sp_store *st);
 bool sp_store_fold_due(const sp_store *st);
 /* Fold an aggregate into the stored one (sp_agg_merge). */
 int sp_wtxn_merge(sp_wtxn *tx, const sp_agg *a);

@@ -23,9 +23,9 @@ struct sp_writer {
 	bool stopping;
 	bool fold_requested;    /* a flusher waits for the aggregates */
 	uint64_t fold_gen;      /* folds done (or found unneeded) on request */
-	uint64_t last_fold_ns;  /* monotonic */
-	uint64_t fold_gap_ns;   /* least time between folds: grows with their cost */
-	uint64_t txn_begin_ns;
+	uint64_t last_fold_ns;  /* monotonic: when the last round began */
+	uint64_t fold_gap_ns;   /* least time between rounds: grows with their cost */
+	uint64_t round_ns;      /* time in transactions of the running round */
 	uint64_t last_commit_ns;
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
@@ -66,36 +66,57 @@ static void report_error(sp_writer *w, int rc, size_t lost)
 	}
 }
 
-static bool fold_due(sp_writer *w)
+/* Leaf pages a fold step may dirty: LMDB keeps a transaction's dirty
+ * pages in memory (and reuses them, so the largest transaction sets the
+ * writer's footprint). More when pending memory runs short. */
+#define FOLD_PAGES 2048
+
+static bool flush_asked(sp_writer *w)
 {
 	bool requested;
 	pthread_mutex_lock(&w->lock);
-	/* asked for (flush, stop): once, with the last queued batch */
+	/* asked for (flush, stop): once the queue is empty */
 	requested = (w->fold_requested || w->stopping) && w->len == 0;
 	pthread_mutex_unlock(&w->lock);
-	return sp_store_pending(w->st) &&
-	       (requested || sp_store_fold_due(w->st) ||
-		sp_mono_ns() - w->last_fold_ns >= w->fold_gap_ns);
+	return requested;
 }
 
-/* One transaction: the batch (n may be 0), and the fold when it is due. */
-static uint64_t begin_ns(sp_writer *w, uint64_t fallback)
+/* Start a fold round (between transactions) when one is due: memory, the
+ * interval since the last, or a flush. */
+static void maybe_start_round(sp_writer *w, bool asked)
 {
-	return w->txn_begin_ns ? w->txn_begin_ns : fallback;
+	if (sp_store_folding(w->st) || !sp_store_pending(w->st))
+		return;
+	uint64_t now = sp_mono_ns();
+	if (!asked && !sp_store_fold_due(w->st) && now - w->last_fold_ns < w->fold_gap_ns)
+		return;
+	if (sp_store_fold_begin(w->st) == 1) {
+		w->last_fold_ns = now;
+		w->round_ns = 0;
+	}
 }
 
+static size_t fold_budget(sp_writer *w)
+{
+	unsigned load = sp_store_pending_load(w->st);
+	/* the next round's table fills: finish this one sooner */
+	return load >= 224 ? 8 * FOLD_PAGES : load >= 192 ? 2 * FOLD_PAGES : FOLD_PAGES;
+}
+
+/* One transaction: the batch (n may be 0), and a step of the fold round. */
 static int commit_batch(sp_writer *w, size_t n)
 {
 	sp_wtxn *tx;
-	bool fold = fold_due(w);
-	w->txn_begin_ns = sp_mono_ns();
+	maybe_start_round(w, flush_asked(w));
+	bool folding = sp_store_folding(w->st);
+	uint64_t start = sp_mono_ns();
 	int rc = sp_wtxn_begin(w->st, &tx);
 	if (rc)
 		return rc;
 	if (n)
 		rc = sp_wtxn_add_events(tx, w->batch, n);
-	if (rc == 0 && (fold || (n == 0 && sp_store_pending(w->st))))
-		rc = sp_wtxn_fold(tx);
+	if (rc == 0 && folding)
+		rc = sp_wtxn_fold_step(tx, fold_budget(w));
 	if (rc == 0) {
 		save_counters(w, tx, n);
 		if (w->opt.collect)
@@ -105,36 +126,48 @@ static int commit_batch(sp_writer *w, size_t n)
 		sp_wtxn_abort(tx);
 		return rc;
 	}
-	bool folding = fold || (n == 0 && sp_store_pending(w->st));
-	uint64_t start = sp_mono_ns();
 	rc = sp_wtxn_commit(tx);
+	uint64_t end = sp_mono_ns();
 	if (rc == 0)
-		w->last_commit_ns = sp_mono_ns();
+		w->last_commit_ns = end;
 	if (rc == 0 && folding) {
-		/* a fold under a flood rewrites many aggregates: keep folding to
-		 * about a tenth of the writer's time, so the lag grows instead */
-		uint64_t end = sp_mono_ns(), cost = 9 * (end - begin_ns(w, start));
-		w->fold_gap_ns = cost > w->opt.fold_interval_ns ? cost : w->opt.fold_interval_ns;
-		w->last_fold_ns = end;
-		pthread_mutex_lock(&w->lock);
-		w->stats.folds++;
-		w->stats.fold_ns += end - begin_ns(w, start);
-		pthread_mutex_unlock(&w->lock);
+		w->round_ns += end - start;
+		if (!sp_store_folding(w->st)) { /* the round is done */
+			/* under a flood, keep rounds to about a tenth of the
+			 * writer's time: the lag grows instead */
+			uint64_t cost = 9 * w->round_ns;
+			w->fold_gap_ns = cost > w->opt.fold_interval_ns ? cost : w->opt.fold_interval_ns;
+			pthread_mutex_lock(&w->lock);
+			w->stats.folds++;
+			w->stats.fold_ns += w->round_ns;
+			pthread_mutex_unlock(&w->lock);
+		}
 	}
 	return rc;
 }
 
-/* Fold on its own when the queue is idle and a fold is due or asked for. */
+/* Fold while the queue is idle: a due or asked-for round, a chunk per
+ * transaction; a flush waits for everything pending. */
 static void idle_fold(sp_writer *w)
 {
 	bool requested;
 	pthread_mutex_lock(&w->lock);
 	requested = w->fold_requested;
 	pthread_mutex_unlock(&w->lock);
-	if (sp_store_pending(w->st) && (requested || fold_due(w))) {
+	for (;;) {
+		maybe_start_round(w, requested);
+		if (!sp_store_folding(w->st))
+			break;
 		int rc = commit_batch(w, 0);
-		if (rc)
+		if (rc) {
 			report_error(w, rc, 0);
+			break;
+		}
+		pthread_mutex_lock(&w->lock);
+		bool busy = w->len > 0 || (w->stopping && !requested);
+		pthread_mutex_unlock(&w->lock);
+		if (busy && !requested)
+			break; /* events first; the round goes on with them */
 	}
 	if (requested) {
 		pthread_mutex_lock(&w->lock);
@@ -179,7 +212,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		while (w->len == 0 && !w->stopping && !w->fold_requested) {
 			uint64_t now = sp_mono_ns();
-			if (next_sweep <= now ||
+			if (next_sweep <= now || sp_store_folding(w->st) ||
 			    (sp_store_pending(w->st) && now - w->last_fold_ns >= w->fold_gap_ns))
 				break;
 			/* wake for the next fold or, idle, once a second */
@@ -193,8 +226,11 @@ static void *writer_main(void *arg)
 		}
 		if (w->len == 0 && w->stopping) {
 			pthread_mutex_unlock(&w->lock);
-			/* the last fold, and the caller's counters, before the store closes */
-			int rc = commit_batch(w, 0);
+			/* the last folds, and the caller's counters, before the store closes */
+			int rc;
+			do
+				rc = commit_batch(w, 0);
+			while (rc == 0 && (sp_store_folding(w->st) || sp_store_pending(w->st)));
 			if (rc)
 				report_error(w, rc, 0);
 			break;

@@ -273,6 +273,162 @@ static void test_pending_overflow_folds(void **state)
 	sp_store_close(st);
 }
 
+/* ---- fold rounds -------------------------------------------------- */
+
+#define R_IPS 2000
+#define R_NUMS 500
+
+struct expect {
+	unsigned ip[R_IPS], num[R_NUMS];
+	unsigned peer; /* events from "peerkey" to 198.51.100.200 */
+	int next;      /* events made so far */
+};
+
+static void r_ip(int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "10.0.%d.%d", i / 250, i % 250);
+}
+
+/* n events over the keys, counted in x; ts 0: now */
+static void r_make(struct expect *x, sp_event **evs, int n, uint64_t ts)
+{
+	for (int k = 0; k < n; k++, x->next++) {
+		int i = (x->next * 7) % R_IPS, j = x->next % R_NUMS;
+		char ip[32], num[32];
+		r_ip(i, ip, sizeof(ip));
+		snprintf(num, sizeof(num), "+4420%d", j);
+		evs[k] = ev(ip, num, "", x->next % 3 ? "ua-a" : "ua-b", ts);
+		x->ip[i]++;
+		x->num[j]++;
+	}
+}
+
+static void r_commit(sp_store *st, sp_event **evs, size_t n, size_t step_pages)
+{
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	if (n)
+		assert_int_equal(sp_wtxn_add_events(tx, evs, n), 0);
+	if (step_pages)
+		assert_int_equal(sp_wtxn_fold_step(tx, step_pages), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	for (size_t i = 0; i < n; i++)
+		free(evs[i]);
+}
+
+/* Every aggregate counts exactly its events. */
+static void r_check(sp_store *st, const struct expect *x)
+{
+	sp_agg a;
+	char key[32];
+	for (int i = 0; i < R_IPS; i++) {
+		r_ip(i, key, sizeof(key));
+		int rc = sp_store_get(st, SP_KIND_IP, key, &a);
+		if (x->ip[i] == 0) {
+			assert_int_equal(rc, SP_ENOTFOUND);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(a.reports[0].count, x->ip[i]);
+	}
+	for (int j = 0; j < R_NUMS; j++) {
+		snprintf(key, sizeof(key), "4420%d", j);
+		assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, key, &a), 0);
+		assert_int_equal(a.reports[0].count, x->num[j]);
+		assert_int_equal(a.n_uas, 2);
+	}
+	if (x->peer) {
+		assert_int_equal(sp_store_get(st, SP_KIND_IP, "198.51.100.200", &a), 0);
+		sp_report *r = sp_agg_report(&a, "peerkey", false);
+		assert_non_null(r);
+		assert_int_equal(r->count, x->peer);
+		assert_int_equal(a.n_reports, 1); /* the peer's only */
+	}
+}
+
+/* A round written a chunk per transaction while events keep coming; the
+ * writer stops ("crashes") after `steps` chunks, or after the round when
+ * steps is -1. Reopening folds what is left: every count exact, twice. */
+static void round_case(struct fixture *f, int steps, bool late)
+{
+	struct expect *x = calloc(1, sizeof(*x));
+	sp_event *evs[1000];
+	sp_store *st = open_store(f->path, false, 64 << 20);
+
+	for (int b = 0; b < 3; b++) { /* pending: every key */
+		r_make(x, evs, 1000, 0);
+		r_commit(st, evs, 1000, 0);
+	}
+	assert_int_equal(sp_store_pending(st), R_IPS + R_NUMS);
+	assert_int_equal(sp_store_fold_begin(st), 1);
+	assert_true(sp_store_folding(st));
+	assert_int_equal(sp_store_fold_begin(st), 0); /* one round at a time */
+	for (int s = 0; steps < 0 ? sp_store_folding(st) : s < steps; s++) {
+		/* events to keys written already and to keys still to come */
+		r_make(x, evs, 200, 0);
+		r_commit(st, evs, 200, 1);
+		if (steps >= 0)
+			assert_true(sp_store_folding(st)); /* a page at a time: many steps */
+	}
+	if (late) { /* older than the round's end: it finishes the round */
+		r_make(x, evs, 1, sp_now_ns() - 1000 * SP_NS_PER_SEC);
+		r_commit(st, evs, 1, 0);
+		assert_false(sp_store_folding(st));
+	}
+	/* a peer's event is folded at once, and must not be replayed */
+	evs[0] = ev("198.51.100.200", "", "", "", 0);
+	strcpy(evs[0]->origin, "peerkey");
+	x->peer++;
+	r_commit(st, evs, 1, 0);
+	assert_true(sp_store_pending(st) > 0);
+	sp_store_close(st); /* a crash: memory is gone */
+
+	st = open_store(f->path, false, 64 << 20);
+	assert_int_equal(sp_store_pending(st), 0);
+	assert_false(sp_store_folding(st));
+	r_check(st, x);
+	sp_store_close(st);
+	st = open_store(f->path, false, 64 << 20); /* never twice */
+	r_check(st, x);
+	sp_store_close(st);
+	free(x);
+}
+
+static void test_fold_round_crash_at_start(void **state) { round_case(*state, 0, false); }
+static void test_fold_round_crash_mid(void **state) { round_case(*state, 7, false); }
+static void test_fold_round_crash_after(void **state) { round_case(*state, -1, false); }
+static void test_fold_round_late_event(void **state) { round_case(*state, 3, true); }
+
+/* Finished rounds and flushes leave every count exact without a crash. */
+static void test_fold_rounds(void **state)
+{
+	struct fixture *f = *state;
+	struct expect *x = calloc(1, sizeof(*x));
+	sp_event *evs[1000];
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	for (int round = 0; round < 3; round++) {
+		r_make(x, evs, 1000, 0);
+		r_commit(st, evs, 1000, 0);
+		assert_int_equal(sp_store_fold_begin(st), 1);
+		int steps = 0;
+		while (sp_store_folding(st)) {
+			r_make(x, evs, 50, 0);
+			r_commit(st, evs, 50, 4);
+			steps++;
+		}
+		assert_true(steps > 1);
+		assert_true(sp_store_pending(st) > 0); /* what came during the round */
+	}
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_fold(tx), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	assert_int_equal(sp_store_pending(st), 0);
+	r_check(st, x);
+	sp_store_close(st);
+	free(x);
+}
+
 static int count_cb(const sp_event *e, void *ud)
 {
 	(*(int *)ud)++;
@@ -689,6 +845,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_retention_sweep, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_and_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_overflow_folds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_rounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_round_crash_at_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_round_crash_mid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_round_crash_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_round_late_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_memory_bound, setup, teardown),
