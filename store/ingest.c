@@ -77,8 +77,9 @@ static uint32_t key_hash(uint8_t kind, const char *key, size_t *len)
 
 static void dt_clear(struct delta_table *t)
 {
-	for (size_t i = 0; i <= t->slot_mask; i++)
-		t->slots[i].idx = UINT32_MAX;
+	/* a transaction stages far fewer keys than the table has slots */
+	for (size_t i = 0; i < t->n; i++)
+		t->slots[t->used[i]].idx = UINT32_MAX;
 	t->n = 0;
 	t->str_bytes = 0;
 }
@@ -90,11 +91,15 @@ static int dt_init(struct delta_table *t, size_t cap)
 		slots <<= 1;
 	t->d = malloc(cap * sizeof(*t->d));
 	t->slots = malloc(slots * sizeof(*t->slots));
-	if (!t->d || !t->slots)
+	t->used = malloc(cap * sizeof(*t->used));
+	if (!t->d || !t->slots || !t->used)
 		return -ENOMEM;
 	t->cap = cap;
 	t->slot_mask = slots - 1;
-	dt_clear(t);
+	for (size_t i = 0; i < slots; i++)
+		t->slots[i].idx = UINT32_MAX;
+	t->n = 0;
+	t->str_bytes = 0;
 	return 0;
 }
 
@@ -102,6 +107,7 @@ static void dt_free(struct delta_table *t)
 {
 	free(t->d);
 	free(t->slots);
+	free(t->used);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -123,6 +129,7 @@ static struct delta *dt_get(struct delta_table *t, uint8_t kind, const char *key
 	if (t->n >= t->cap || len >= sizeof(t->d[0].key))
 		return NULL;
 	struct delta *d = &t->d[t->n];
+	t->used[t->n] = i;
 	t->slots[i].idx = (uint32_t)t->n++;
 	t->slots[i].hash = h;
 	memset(d, 0, offsetof(struct delta, key));

@@ -37,6 +37,7 @@ struct delta_slot {
 struct delta_table {
 	struct delta *d;
 	struct delta_slot *slots;
+	uint32_t *used; /* the slot of each delta, to clear only those */
 	size_t n, cap, slot_mask;
 	size_t str_bytes; /* strings the deltas point to, NUL included (a bound) */
 };

@@ -29,6 +29,7 @@ struct sp_writer {
 	uint64_t last_commit_ns;
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
+	uint64_t last_local_ts;  /* newest local event queued */
 	struct sp_writer_stats stats;
 	/* counter deltas not yet written to the store */
 	uint64_t unsaved_dropped_queue, unsaved_dropped_store;
@@ -224,6 +225,18 @@ static void *writer_main(void *arg)
 			ts.tv_nsec = (long)(at % SP_NS_PER_SEC);
 			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
 		}
+		/* a short batch right after a commit: let it grow a little */
+		while (w->len > 0 && w->len < w->opt.batch_max && !w->stopping && !w->fold_requested) {
+			uint64_t now = sp_mono_ns(), due = w->last_commit_ns + w->opt.commit_interval_ns;
+			if (now >= due)
+				break;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t at = (uint64_t)ts.tv_nsec + (due - now);
+			ts.tv_sec += (time_t)(at / SP_NS_PER_SEC);
+			ts.tv_nsec = (long)(at % SP_NS_PER_SEC);
+			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+		}
 		if (w->len == 0 && w->stopping) {
 			pthread_mutex_unlock(&w->lock);
 			/* the last folds, and the caller's counters, before the store closes */
@@ -304,6 +317,10 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 		w->opt.sweep_budget = 10000;
 	if (!w->opt.fold_interval_ns)
 		w->opt.fold_interval_ns = SP_NS_PER_SEC;
+	if (!w->opt.commit_interval_ns)
+		w->opt.commit_interval_ns = 2 * SP_NS_PER_SEC / 1000;
+	else if (w->opt.commit_interval_ns == UINT64_MAX)
+		w->opt.commit_interval_ns = 0;
 	w->last_fold_ns = sp_mono_ns();
 	w->fold_gap_ns = w->opt.fold_interval_ns;
 	w->ring = calloc(w->opt.queue_max, sizeof(*w->ring));
@@ -328,32 +345,69 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 	return 0;
 }
 
-int sp_writer_submit(sp_writer *w, sp_event *ev)
+/* Under the lock: queue ev or say why not. */
+static int enqueue(sp_writer *w, sp_event *ev)
 {
-	int rc = 0;
-	pthread_mutex_lock(&w->lock);
 	w->stats.submitted++;
 	if (w->stopping) {
-		rc = SP_ESTOPPED;
-	} else if (w->len >= w->opt.queue_max ||
-		   w->bytes + sizeof(*ev) + ev->raw_len > w->opt.queue_bytes_max) {
-		rc = SP_EQUEUEFULL;
+		w->done_seq++;
+		return SP_ESTOPPED;
+	}
+	if (w->len >= w->opt.queue_max ||
+	    w->bytes + sizeof(*ev) + ev->raw_len > w->opt.queue_bytes_max) {
 		w->stats.dropped_queue_full++;
 		w->unsaved_dropped_queue++;
-	} else {
-		w->ring[(w->head + w->len) % w->opt.queue_max] = ev;
-		w->bytes += sizeof(*ev) + ev->raw_len;
-		if (w->len++ == 0)
-			pthread_cond_signal(&w->wake);
-		if (w->len > w->stats.queue_peak)
-			w->stats.queue_peak = w->len;
-	}
-	if (rc)
 		w->done_seq++;
+		return SP_EQUEUEFULL;
+	}
+	/* this node's events in time order, though producers stamp them a
+	 * little before they queue them (a listener's batch, another thread):
+	 * one older than the last by less than a second becomes 1 ns younger
+	 * than it. Event keys then grow in commit order and a fold round is
+	 * never cut short by an event below its end (see ingest.c). */
+	if (!ev->origin[0]) {
+		if (ev->ts_ns <= w->last_local_ts && w->last_local_ts - ev->ts_ns < SP_NS_PER_SEC)
+			ev->ts_ns = w->last_local_ts + 1;
+		if (ev->ts_ns > w->last_local_ts)
+			w->last_local_ts = ev->ts_ns;
+	}
+	w->ring[(w->head + w->len) % w->opt.queue_max] = ev;
+	w->bytes += sizeof(*ev) + ev->raw_len;
+	/* the writer sleeps on an empty queue, or waits for a full batch */
+	if (w->len++ == 0 || w->len == w->opt.batch_max)
+		pthread_cond_signal(&w->wake);
+	if (w->len > w->stats.queue_peak)
+		w->stats.queue_peak = w->len;
+	return 0;
+}
+
+int sp_writer_submit(sp_writer *w, sp_event *ev)
+{
+	pthread_mutex_lock(&w->lock);
+	int rc = enqueue(w, ev);
 	pthread_mutex_unlock(&w->lock);
 	if (rc)
 		free(ev);
 	return rc;
+}
+
+size_t sp_writer_submit_many(sp_writer *w, sp_event *const *evs, size_t n)
+{
+	size_t queued = 0;
+	bool refused[64];
+	for (size_t base = 0; base < n; base += 64) {
+		size_t m = n - base < 64 ? n - base : 64;
+		pthread_mutex_lock(&w->lock);
+		for (size_t i = 0; i < m; i++) {
+			refused[i] = enqueue(w, evs[base + i]) != 0;
+			queued += !refused[i];
+		}
+		pthread_mutex_unlock(&w->lock);
+		for (size_t i = 0; i < m; i++)
+			if (refused[i])
+				free(evs[base + i]);
+	}
+	return queued;
 }
 
 void sp_writer_flush(sp_writer *w)

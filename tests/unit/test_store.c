@@ -534,6 +534,47 @@ static void test_writer_thread(void **state)
 	sp_store_close(st);
 }
 
+static int ts_cb(const sp_event *e, void *ud)
+{
+	uint64_t **p = ud;
+	*(*p)++ = e->ts_ns;
+	return 0;
+}
+
+/* Producers stamp events a little before they queue them: the writer
+ * queues this node's events in time order (a skew under a second), so
+ * event keys grow in commit order; an older event keeps its time, and so
+ * does a peer's. */
+static void test_writer_time_order(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	sp_writer *w;
+	struct sp_writer_options o = { .batch_max = 16 };
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	uint64_t now = sp_now_ns(), ms = SP_NS_PER_SEC / 1000;
+	uint64_t ts[] = { now, now - 1 * ms, now - 2 * ms, now + 5 * ms, now - 10 * SP_NS_PER_SEC };
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(sp_writer_submit(w, ev("203.0.113.50", "", "", "", ts[i])), 0);
+	sp_event *peer = ev("203.0.113.51", "", "", "", now - 3 * ms);
+	strcpy(peer->origin, "peerkey");
+	assert_int_equal(sp_writer_submit(w, peer), 0);
+	sp_writer_flush(w);
+	sp_writer_stop(w);
+	uint64_t got[8], *p = got;
+	assert_int_equal(sp_store_foreach_event(st, 0, ts_cb, &p, NULL), 0);
+	assert_int_equal(p - got, 6);
+	/* key order: the old one, the peer's, then now, now+1, now+2, now+5ms */
+	assert_true(got[0] == now - 10 * SP_NS_PER_SEC);
+	assert_true(got[1] == now - 3 * ms);
+	assert_true(got[2] == now && got[3] == now + 1 && got[4] == now + 2);
+	assert_true(got[5] == now + 5 * ms);
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.50", &a), 0);
+	assert_true(a.reports[0].count == 5 && a.reports[0].first_ns == now - 10 * SP_NS_PER_SEC);
+	sp_store_close(st);
+}
+
 /* A child process that holds the store's write lock until told to let go:
  * the writer in this process can then commit nothing. */
 struct lock_holder {
@@ -598,10 +639,22 @@ static void queue_full_case(struct fixture *f, size_t queue_max, size_t bytes_ma
 				       .batch_max = 16 };
 	assert_int_equal(sp_writer_start(&w, st, &o), 0);
 	int dropped = 0;
-	for (int i = 0; i < submit; i++) {
-		int rc = sp_writer_submit(w, ev("203.0.113.9", "", "", "", 0));
-		assert_true(rc == 0 || rc == SP_EQUEUEFULL);
-		dropped += rc == SP_EQUEUEFULL;
+	for (int i = 0; i < submit;) {
+		if (i % 2) { /* one at a time, and in batches of up to 10 */
+			int rc = sp_writer_submit(w, ev("203.0.113.9", "", "", "", 0));
+			assert_true(rc == 0 || rc == SP_EQUEUEFULL);
+			dropped += rc == SP_EQUEUEFULL;
+			i++;
+			continue;
+		}
+		sp_event *evs[10];
+		int n = submit - i < 10 ? submit - i : 10;
+		for (int k = 0; k < n; k++)
+			evs[k] = ev("203.0.113.9", "", "", "", 0);
+		size_t q = sp_writer_submit_many(w, evs, (size_t)n);
+		assert_true(q <= (size_t)n);
+		dropped += n - (int)q;
+		i += n;
 	}
 	assert_true(dropped >= min_dropped);
 	release_write_lock(&h);
@@ -851,6 +904,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fold_round_crash_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_round_late_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_time_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_memory_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
