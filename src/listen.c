@@ -278,6 +278,7 @@ static void *udp_main(void *arg)
 	uint16_t port = 0;
 	uint32_t kernel_dropped = 0;
 	uint64_t drops_checked_ns = 0;
+	struct sp_honeypot_batch batch = { 0 };
 
 	getsockname(s->fd, (struct sockaddr *)&local, &ll);
 	port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)(void *)&local)->sin_port
@@ -324,8 +325,9 @@ static void *udp_main(void *arg)
 				udp_dst(&msgs[i].msg_hdr, s->family, port, &dst);
 				sp_honeypot_handle(l->hp, iov[i].iov_base, msgs[i].msg_len, SP_TP_UDP,
 						   (struct sockaddr *)&from[i], (struct sockaddr *)&dst,
-						   udp_reply, &r);
+						   udp_reply, &r, &batch);
 			}
+			sp_honeypot_flush(l->hp, &batch);
 			if (n < UDP_BATCH)
 				break;
 		}
@@ -524,7 +526,8 @@ static bool frame(sp_listeners *l, struct conn *c)
 		if (left < hlen + (size_t)cl)
 			break; /* wait for the body */
 		sp_honeypot_handle(l->hp, start, hlen + (size_t)cl, c->tls ? SP_TP_TLS : SP_TP_TCP,
-				   (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst, stream_reply, c);
+				   (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst, stream_reply, c,
+				   NULL);
 		off += hlen + (size_t)cl;
 		c->msg_start_ns = 0;
 	}
