@@ -42,6 +42,10 @@
 
 #include <osipparser2/osip_parser.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -140,32 +144,44 @@ static struct chunk *chunk_new(size_t need)
 	return c;
 }
 
+/* A new chunk for a block that does not fit the current one. */
+static __attribute__((noinline)) struct chunk *arena_grow(struct arena *a, size_t need)
+{
+	struct chunk *c = chunk_new(need);
+	if (!c)
+		return NULL;
+	if (!a->head)
+		pthread_setspecific(arena_key, a);
+	c->next = a->head;
+	a->head = c;
+	return c;
+}
+
+static __attribute__((noinline)) void *heap_alloc(size_t n)
+{
+	struct block *b = malloc(sizeof(*b) + n);
+	if (!b)
+		return NULL;
+	b->magic = MAGIC_HEAP;
+	b->size = (uint32_t)n;
+	return b + 1;
+}
+
 static void *sip_alloc(size_t n)
 {
 	struct arena *a = &t_arena;
 	if (n > UINT32_MAX - 64)
 		return NULL;
+	if (a->depth == 0)
+		return heap_alloc(n);
 	size_t need = (sizeof(struct block) + n + 15) & ~(size_t)15;
-	struct block *b;
-	if (a->depth > 0) {
-		struct chunk *c = a->head;
-		if (!c || c->size - c->used < need) {
-			if (!(c = chunk_new(need)))
-				return NULL;
-			if (!a->head)
-				pthread_setspecific(arena_key, a);
-			c->next = a->head;
-			a->head = c;
-		}
-		b = (struct block *)(void *)(c->data + c->used);
-		c->used += need;
-		UNPOISON(b, need);
-		b->magic = MAGIC_ARENA;
-	} else {
-		if (!(b = malloc(sizeof(*b) + n)))
-			return NULL;
-		b->magic = MAGIC_HEAP;
-	}
+	struct chunk *c = a->head;
+	if ((!c || c->size - c->used < need) && !(c = arena_grow(a, need)))
+		return NULL;
+	struct block *b = (struct block *)(void *)(c->data + c->used);
+	c->used += need;
+	UNPOISON(b, need);
+	b->magic = MAGIC_ARENA;
 	b->size = (uint32_t)n;
 	return b + 1;
 }
@@ -319,15 +335,38 @@ static bool is_token(const char *s)
 	return true;
 }
 
+/* Separators in buf[0..len): '\n', ',', ';', '&', and a CR that no LF
+ * follows (the byte after buf[len - 1] counts as not an LF). Sixteen bytes
+ * at a time where SSE2 is there: a byte loop was 13% of a flood INVITE's
+ * parse. */
 static size_t count_separators(const char *buf, size_t len)
 {
 	/* 1: always a separator; 2: CR, one unless LF follows */
 	static const uint8_t kind[256] = { ['\n'] = 1, [','] = 1, [';'] = 1, ['&'] = 1, ['\r'] = 2 };
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
+	size_t n = 0, i = 0;
+#ifdef __SSE2__
+	const __m128i nl = _mm_set1_epi8('\n'), comma = _mm_set1_epi8(','),
+		      semi = _mm_set1_epi8(';'), amp = _mm_set1_epi8('&'), cr = _mm_set1_epi8('\r');
+	while (i + 17 <= len) { /* buf[i + 16] is the last byte's next */
+		/* per-lane counts in bytes: at most 255 rounds before adding up */
+		__m128i acc = _mm_setzero_si128();
+		for (unsigned r = 0; r < 255 && i + 17 <= len; r++, i += 16) {
+			__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(buf + i));
+			__m128i next = _mm_loadu_si128((const __m128i *)(const void *)(buf + i + 1));
+			__m128i sep = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, nl), _mm_cmpeq_epi8(v, comma)),
+						   _mm_or_si128(_mm_cmpeq_epi8(v, semi), _mm_cmpeq_epi8(v, amp)));
+			__m128i lone_cr = _mm_andnot_si128(_mm_cmpeq_epi8(next, nl), _mm_cmpeq_epi8(v, cr));
+			acc = _mm_sub_epi8(acc, _mm_or_si128(sep, lone_cr)); /* a match is -1 */
+		}
+		__m128i sum = _mm_sad_epu8(acc, _mm_setzero_si128());
+		n += (size_t)_mm_cvtsi128_si32(sum) + (size_t)_mm_cvtsi128_si32(_mm_srli_si128(sum, 8));
+	}
+#endif
+	for (; i < len; i++) {
 		uint8_t k = kind[(unsigned char)buf[i]];
-		if (k == 1 || (k == 2 && (i + 1 == len || buf[i + 1] != '\n')))
-			n++;
+		n += k & 1;
+		if (k == 2)
+			n += i + 1 == len || buf[i + 1] != '\n';
 	}
 	return n;
 }
