@@ -82,6 +82,7 @@ static void dt_clear(struct delta_table *t)
 		t->slots[t->used[i]].idx = UINT32_MAX;
 	t->n = 0;
 	t->str_bytes = 0;
+	t->last_ip = NULL;
 }
 
 static int dt_init(struct delta_table *t, size_t cap)
@@ -100,6 +101,7 @@ static int dt_init(struct delta_table *t, size_t cap)
 		t->slots[i].idx = UINT32_MAX;
 	t->n = 0;
 	t->str_bytes = 0;
+	t->last_ip = NULL;
 	return 0;
 }
 
@@ -226,7 +228,12 @@ static int for_each_target(const sp_event *e, target_fn fn, void *ud)
 static int stage_one(void *ud, uint8_t kind, const char *key, const char *raw, const sp_event *e)
 {
 	struct delta_table *t = ud;
-	struct delta *d = dt_get(t, kind, key);
+	/* a scanner sends bursts: the source is often the last event's */
+	struct delta *d = t->last_ip;
+	if (kind != SP_KIND_IP || !d || strcmp(d->key, key) != 0)
+		d = dt_get(t, kind, key);
+	if (d && kind == SP_KIND_IP)
+		t->last_ip = d;
 	if (!d)
 		return SP_ETOOBIG; /* cannot happen: staging holds 3 per event of a batch */
 	t->str_bytes += delta_add_event(d, e, raw);
@@ -376,7 +383,30 @@ static void id_add(uint16_t *set, uint8_t *n, unsigned max, uint16_t id)
 	set[(*n)++] = id;
 }
 
-static void pdelta_merge(struct ptab *t, struct pdelta *d, const struct delta *s)
+/* The strings of a merge repeat (a flood's few user agents): the last
+ * ones interned are tried before the table. */
+struct intern_cache {
+	const char *s[4];
+	uint16_t id[4];
+	unsigned next;
+};
+
+static uint16_t intern_cached(struct ptab *t, struct intern_cache *c, const char *s)
+{
+	for (unsigned i = 0; i < 4; i++)
+		if (c->s[i] && strcmp(c->s[i], s) == 0)
+			return c->id[i];
+	uint16_t id = ptab_intern(t, s, true);
+	if (id) {
+		c->s[c->next] = pstr(t, id);
+		c->id[c->next] = id;
+		c->next = (c->next + 1) % 4;
+	}
+	return id;
+}
+
+static void pdelta_merge(struct ptab *t, struct pdelta *d, const struct delta *s,
+			 struct intern_cache *c)
 {
 	if (s->first < d->first)
 		d->first = s->first;
@@ -387,9 +417,9 @@ static void pdelta_merge(struct ptab *t, struct pdelta *d, const struct delta *s
 	d->transports |= s->transports;
 	d->raw_std |= s->raw_std;
 	for (unsigned i = 0; i < s->n_uas && d->n_uas < UAS_PER_DELTA; i++)
-		id_add(d->uas, &d->n_uas, UAS_PER_DELTA, ptab_intern(t, s->uas[i], true));
+		id_add(d->uas, &d->n_uas, UAS_PER_DELTA, intern_cached(t, c, s->uas[i]));
 	for (unsigned i = 0; i < s->n_raws && d->n_raws < RAWS_PER_DELTA; i++)
-		id_add(d->raws, &d->n_raws, RAWS_PER_DELTA, ptab_intern(t, s->raws[i], true));
+		id_add(d->raws, &d->n_raws, RAWS_PER_DELTA, intern_cached(t, c, s->raws[i]));
 }
 
 /* Would every staged delta fit in pending? Cheap bounds first; the exact
@@ -429,6 +459,7 @@ static void merge_staging(struct ptab *t, const struct delta_table *s)
 	enum { AHEAD = 8 };
 	uint32_t hs[AHEAD];
 	size_t lens[AHEAD];
+	struct intern_cache cache = { { NULL }, { 0 }, 0 };
 	for (size_t i = 0; i < s->n + AHEAD; i++) {
 		if (i >= AHEAD) {
 			size_t j = i - AHEAD;
@@ -436,7 +467,7 @@ static void merge_staging(struct ptab *t, const struct delta_table *s)
 			struct pdelta *d = ptab_get(t, sd->kind, sd->key, lens[j % AHEAD],
 						    hs[j % AHEAD], true);
 			if (d)
-				pdelta_merge(t, d, sd);
+				pdelta_merge(t, d, sd, &cache);
 		}
 		if (i < s->n) {
 			const struct delta *n = &s->d[i];
@@ -507,13 +538,15 @@ static void apply_delta(sp_agg *a, const struct dview *d, const char *reporter)
 	for (unsigned i = 0; i < d->n_uas; i++)
 		sp_agg_add_ua(a, d->uas[i]);
 	if (d->raw_std) {
-		char form[SP_USER_MAX];
+		char form[SP_KEY_MAX + 2];
+		size_t n = strlen(d->key);
+		memcpy(form + 2, d->key, n + 1);
 		if (d->raw_std & RAW_PLUS) {
-			snprintf(form, sizeof(form), "+%s", d->key);
-			sp_agg_add_raw(a, form);
+			form[1] = '+';
+			sp_agg_add_raw(a, form + 1);
 		}
 		if (d->raw_std & RAW_00) {
-			snprintf(form, sizeof(form), "00%s", d->key);
+			form[0] = form[1] = '0';
 			sp_agg_add_raw(a, form);
 		}
 		if (d->raw_std & RAW_KEY)

@@ -40,6 +40,7 @@ struct delta_table {
 	uint32_t *used; /* the slot of each delta, to clear only those */
 	size_t n, cap, slot_mask;
 	size_t str_bytes; /* strings the deltas point to, NUL included (a bound) */
+	struct delta *last_ip; /* the last IP staged */
 };
 
 /* Pending: committed changes not yet folded, one cache line per key.
