@@ -31,12 +31,20 @@
 
 enum sock_kind { SOCK_UDP, SOCK_TCP, SOCK_TLS };
 
+#define MAX_UDP_THREADS 8
+
+struct udp_thread {
+	pthread_t thread;
+	struct lsock *s;
+	unsigned index; /* 0 also counts the socket's kernel drops */
+};
+
 struct lsock {
 	int fd;
 	enum sock_kind kind;
 	int family;
-	pthread_t thread; /* UDP only */
-	bool thread_started;
+	struct udp_thread threads[MAX_UDP_THREADS]; /* UDP only */
+	unsigned nthreads; /* started */
 	struct sp_listeners *l;
 };
 
@@ -266,7 +274,8 @@ static void udp_count_kernel_drops(sp_listeners *l, int fd, uint32_t *seen)
 
 static void *udp_main(void *arg)
 {
-	struct lsock *s = arg;
+	const struct udp_thread *ut = arg;
+	struct lsock *s = ut->s;
 	sp_listeners *l = s->l;
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
@@ -296,7 +305,7 @@ static void *udp_main(void *arg)
 		}
 		if (pfd[1].revents)
 			break;
-		if (sp_mono_ns() - drops_checked_ns > SP_NS_PER_SEC / 10) {
+		if (ut->index == 0 && sp_mono_ns() - drops_checked_ns > SP_NS_PER_SEC / 10) {
 			udp_count_kernel_drops(l, s->fd, &kernel_dropped);
 			drops_checked_ns = sp_mono_ns();
 		}
@@ -332,7 +341,8 @@ static void *udp_main(void *arg)
 				break;
 		}
 	}
-	udp_count_kernel_drops(l, s->fd, &kernel_dropped);
+	if (ut->index == 0)
+		udp_count_kernel_drops(l, s->fd, &kernel_dropped);
 out:
 	free(ctl);
 	free(bufs);
@@ -671,12 +681,21 @@ int sp_listeners_run(sp_listeners *l)
 			return -rc;
 		l->stream_started = true;
 	}
+	unsigned threads = l->opt.udp_threads ? l->opt.udp_threads : 2;
+	if (threads > MAX_UDP_THREADS)
+		threads = MAX_UDP_THREADS;
 	for (int i = 0; i < l->nsocks; i++) {
-		if (l->socks[i].kind != SOCK_UDP)
+		struct lsock *s = &l->socks[i];
+		if (s->kind != SOCK_UDP)
 			continue;
-		if ((rc = pthread_create(&l->socks[i].thread, NULL, udp_main, &l->socks[i])))
-			return -rc;
-		l->socks[i].thread_started = true;
+		for (unsigned t = 0; t < threads; t++) {
+			struct udp_thread *ut = &s->threads[t];
+			ut->s = s;
+			ut->index = t;
+			if ((rc = pthread_create(&ut->thread, NULL, udp_main, ut)))
+				return -rc;
+			s->nthreads++;
+		}
 	}
 	return 0;
 }
@@ -691,8 +710,8 @@ void sp_listeners_stop(sp_listeners *l)
 	if (l->stream_started)
 		pthread_join(l->stream_thread, NULL);
 	for (int i = 0; i < l->nsocks; i++) {
-		if (l->socks[i].thread_started)
-			pthread_join(l->socks[i].thread, NULL);
+		for (unsigned t = 0; t < l->socks[i].nthreads; t++)
+			pthread_join(l->socks[i].threads[t].thread, NULL);
 		close(l->socks[i].fd);
 	}
 	if (l->epfd >= 0)

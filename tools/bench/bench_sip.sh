@@ -132,6 +132,18 @@ runq_ns() {
 	fi
 }
 
+# the same summed over the UDP listener threads (tids in $udp_tids)
+udp_ticks() {
+	t=0
+	for u in ${udp_tids:-x}; do t=$((t + $(ticks /proc/"$node_pid"/task/"$u"))); done
+	echo $t
+}
+udp_runq_ns() {
+	t=0
+	for u in ${udp_tids:-x}; do t=$((t + $(runq_ns /proc/"$node_pid"/task/"$u"))); done
+	echo $t
+}
+
 # "busy total" jiffies of the whole machine from /proc/stat (busy: all but
 # idle and iowait; softirq time is in there and also in the tasks' stime)
 machine_cpu() {
@@ -146,17 +158,19 @@ kthread_ticks() {
 		       if (n > 13 && (f[2] == 2 || $1 == 2)) t += f[12] + f[13] } END { print t + 0 }'
 }
 
-# "rss anon" in kB from /proc/PID/status
+# "rss anon file" in kB from /proc/PID/status (VmRSS, RssAnon, RssFile)
 mem() {
 	r=0
 	a=0
+	f=0
 	while read -r k v _; do
 		case $k in
 		VmRSS:) r=$v ;;
 		RssAnon:) a=$v ;;
+		RssFile:) f=$v ;;
 		esac
 	done <"/proc/$1/status"
-	echo "$r $a"
+	echo "$r $a $f"
 }
 
 # a field of the Udp: line of this namespace's /proc/net/snmp
@@ -203,8 +217,8 @@ start_node() {
 		sleep 0.05
 	done
 	# its threads, by what they wait in when idle: the writer on a futex
-	# (202), a UDP listener in poll (7/271), TCP/TLS in epoll_wait (232/281)
-	udp_tid=
+	# (202), the UDP listeners in poll (7/271), TCP/TLS in epoll_wait (232/281)
+	udp_tids=
 	writer_tid=
 	stream_tid=
 	sleep 0.2
@@ -213,7 +227,7 @@ start_node() {
 		[ "$tid" = "$node_pid" ] && continue
 		read -r nr _ <"$t/syscall" || nr=
 		case $nr in
-		7 | 271 | 299) udp_tid=$tid ;;
+		7 | 271 | 299) udp_tids="$udp_tids $tid" ;;
 		232 | 281 | 441) stream_tid=$tid ;;
 		202) writer_tid=$tid ;;
 		esac
@@ -244,13 +258,18 @@ stop_node() {
 	"$sp" stats --json --data-dir "$ddir" >"$stats" || die "sentrypeer stats failed"
 }
 
-# sample_mem: update peak_rss / peak_anon from the node
+# sample_mem: update peak_rss / peak_anon / peak_file (at the VmRSS peak)
+# and the largest RssAnon and RssFile seen, from the node
 sample_mem() {
 	set -- $(mem "$node_pid")
 	if [ "$1" -gt "$peak_rss" ]; then
 		peak_rss=$1
 		peak_anon=$2
+		peak_file=$3
 	fi
+	[ "$2" -gt "$max_anon" ] && max_anon=$2
+	[ "$3" -gt "$max_file" ] && max_file=$3
+	return 0
 }
 
 # flood OUT ARGS...: run sip_flood against the node, sampling its memory;
@@ -261,11 +280,14 @@ flood() {
 	shift
 	peak_rss=0
 	peak_anon=0
+	peak_file=0
+	max_anon=0
+	max_file=0
 	p0=$(ticks /proc/"$node_pid")
-	l0=$(ticks /proc/"$node_pid"/task/"${udp_tid:-x}")
+	l0=$(udp_ticks)
 	w0=$(ticks /proc/"$node_pid"/task/"${writer_tid:-x}")
 	s0=$(ticks /proc/"$node_pid"/task/"${stream_tid:-x}")
-	lq0=$(runq_ns /proc/"$node_pid"/task/"${udp_tid:-x}")
+	lq0=$(udp_runq_ns)
 	wq0=$(runq_ns /proc/"$node_pid"/task/"${writer_tid:-x}")
 	sq0=$(runq_ns /proc/"$node_pid"/task/"${stream_tid:-x}")
 	m0=$(machine_cpu)
@@ -284,12 +306,12 @@ flood() {
 	flood_ms=$(($(now_ms) - t0))
 	sample_mem
 	p1=$(ticks /proc/"$node_pid")
-	l1=$(ticks /proc/"$node_pid"/task/"${udp_tid:-x}")
+	l1=$(udp_ticks)
 	w1=$(ticks /proc/"$node_pid"/task/"${writer_tid:-x}")
 	s1=$(ticks /proc/"$node_pid"/task/"${stream_tid:-x}")
 	m1=$(machine_cpu)
 	kt1=$(kthread_ticks)
-	lq1=$(runq_ns /proc/"$node_pid"/task/"${udp_tid:-x}")
+	lq1=$(udp_runq_ns)
 	wq1=$(runq_ns /proc/"$node_pid"/task/"${writer_tid:-x}")
 	sq1=$(runq_ns /proc/"$node_pid"/task/"${stream_tid:-x}")
 	pct='printf "%.0f", (b - a) / c * 100000 / d'
@@ -313,7 +335,8 @@ flood() {
 }
 
 # drain: wait until the node is idle (at most 1 tick in 0.5 s; 30 s at
-# most), still sampling memory; sets busy_ms, idle_rss (kB)
+# most), still sampling memory; sets busy_ms, then 2 s after that idle_rss,
+# idle_anon, idle_file (kB)
 drain() {
 	t0=$(now_ms)
 	prev=$(ticks /proc/"$node_pid")
@@ -328,12 +351,16 @@ drain() {
 	done
 	busy_ms=$(($(now_ms) - t0 - 500))
 	[ $busy_ms -ge 0 ] || busy_ms=0
+	# idle memory once settled: 2 s after the node went idle
+	sleep 1.5
 	set -- $(mem "$node_pid")
 	idle_rss=$1
 	idle_anon=$2
+	idle_file=$3
 	if [ "$idle_rss" -gt "$worst_after" ]; then
 		worst_after=$idle_rss
 		worst_after_anon=$idle_anon
+		worst_after_file=$idle_file
 	fi
 }
 
@@ -343,6 +370,7 @@ idle_mem() {
 	set -- $(mem "$node_pid")
 	start_rss=$1
 	start_anon=$2
+	start_file=$3
 }
 
 worst_rss=0
@@ -353,15 +381,23 @@ worst_anon=0
 worst_anon_run=
 worst_after=0
 worst_after_anon=0
+worst_after_file=0
+worst_file=0
+worst_file_run=
 track_rss() { # run name: keep the worst flood peak and idle figures
 	if [ "$peak_rss" -gt "$worst_rss" ]; then
 		worst_rss=$peak_rss
 		worst_rss_anon=$peak_anon
+		worst_rss_file=$peak_file
 		worst_rss_run=$1
 	fi
-	if [ "$peak_anon" -gt "$worst_anon" ]; then
-		worst_anon=$peak_anon
+	if [ "$max_anon" -gt "$worst_anon" ]; then
+		worst_anon=$max_anon
 		worst_anon_run=$1
+	fi
+	if [ "$max_file" -gt "$worst_file" ]; then
+		worst_file=$max_file
+		worst_file_run=$1
 	fi
 	if [ "$start_rss" -gt "$worst_idle" ]; then
 		worst_idle=$start_rss
@@ -377,7 +413,7 @@ defaults=$("$sp" help run 2>/dev/null |
 	sed -n 's/^ *\(--\(sync\|queue-size\|queue-memory\|batch-size\|sip-max-connections\)\) .*\[\([^]]*\)\].*/\1 \3/p' |
 	tr '\n' ' ' | sed 's/ $//')
 echo "settings: SIP on 127.0.0.1:$port (TLS $tls_port) in a private network namespace, --no-share; defaults: ${defaults:-?}; UDP and burst passive, TCP and TLS responsive (-r)"
-echo "memory: MiB = 1024 KiB; RSS is VmRSS (anon = RssAnon; the rest is mostly the store's mapped pages)"
+echo "memory: MiB = 1024 KiB; RSS is VmRSS = RssAnon (anon: heap, queue, pending tables, LMDB's dirty pages) + RssFile (file: libraries and the store's mapped pages); RssShmem is 0 here"
 
 # other load makes every figure low: say so
 set -- $(machine_cpu)
@@ -448,9 +484,9 @@ for rate in $udp_rates; do
 	echo "udp $rate/s: sent $sent in $(fval elapsed "$f") s ($(fval rate_achieved "$f")/s achieved, generator $(fval generator_cpu "$f")% CPU, up to $(fval behind_schedule_max "$f") ms behind schedule)"
 	echo "udp $rate/s: recorded $rec ($recps/s over the flood; events_udp $udp, sip_received $rcv)"
 	echo "udp $rate/s: lost $lost ($lpct%): kernel receive buffer full (Udp RcvbufErrors) $kd, node queue full $qf, not SIP $pe, unaccounted $other"
-	echo "udp $rate/s: node CPU $cpu_pct% of one core over the flood (UDP listener thread $lcpu_pct%, writer thread $wcpu_pct%); busy $(calc 'printf "%.1f", a / 1000' "$busy_ms") s after the flood ended"
-	echo "udp $rate/s: $machine_line; waiting for a CPU: UDP listener $lwait_pct% of the time, writer $wwait_pct%"
-	echo "udp $rate/s: node RSS idle before $(mib "$start_rss") MiB (anon $(mib "$start_anon") MiB); peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon") MiB) in the flood and drain; idle after $(mib "$idle_rss") MiB (anon $(mib "$idle_anon") MiB)"
+	echo "udp $rate/s: node CPU $cpu_pct% of one core over the flood (UDP listener threads $lcpu_pct%, writer thread $wcpu_pct%); busy $(calc 'printf "%.1f", a / 1000' "$busy_ms") s after the flood ended"
+	echo "udp $rate/s: $machine_line; waiting for a CPU: UDP listeners $lwait_pct% of the time, writer $wwait_pct%"
+	echo "udp $rate/s: node RSS idle before $(mib "$start_rss") MiB (anon $(mib "$start_anon"), file $(mib "$start_file")); peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file")) in the flood and drain, largest anon $(mib "$max_anon"), largest file $(mib "$max_file"); idle 2 s after $(mib "$idle_rss") MiB (anon $(mib "$idle_anon"), file $(mib "$idle_file"))"
 	echo "udp $rate/s: stop (commit and fold what is queued) $(calc 'printf "%.2f", a / 1000' "$stop_ms") s"
 	printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %8s %8s %6s\n" "$rate" "$sent" "$rec" "$recps" \
 		"$lpct" "$kd" "$qf" "$cpu_pct" "$lcpu_pct" "$wcpu_pct" "$other_pct" "$(mib "$peak_rss")" \
@@ -469,7 +505,7 @@ for rate in $udp_rates; do
 	track_rss "udp $rate/s"
 done
 echo
-echo "UDP per rate (rec/s: recorded over the flood time; kernel: Udp RcvbufErrors; cpu% node, udp% its UDP listener, wrt% its writer, oth% other processes, all in % of one CPU over the flood; rss and anon: peaks in MiB; busy: s after the flood)"
+echo "UDP per rate (rec/s: recorded over the flood time; kernel: Udp RcvbufErrors; cpu% node, udp% its UDP listener threads, wrt% its writer, oth% other processes, all in % of one CPU over the flood; rss and anon: peaks in MiB; busy: s after the flood)"
 printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %8s %8s %6s\n" "rate/s" "sent" "recorded" "rec/s" \
 	"lost%" "kernel" "qfull" "cpu%" "udp%" "wrt%" "oth%" "rss" "anon" "busy"
 cat "$table"
@@ -489,7 +525,7 @@ b_sent=$(fval sent "$f")
 b_rec=$(counter events_recorded "$stats")
 echo "burst: sent $b_sent in $(fval elapsed "$f") s ($(fval rate_achieved "$f")/s)"
 echo "burst: recorded $b_rec; lost $((b_sent - b_rec)): kernel receive buffer $((k1 - k0)), queue full $(counter events_dropped_queue_full "$stats"), not SIP $(counter sip_parse_errors "$stats")"
-echo "burst: node busy $(calc 'printf "%.2f", a / 1000' "$busy_ms") s after the burst; RSS peak $(mib "$peak_rss") MiB"
+echo "burst: node busy $(calc 'printf "%.2f", a / 1000' "$busy_ms") s after the burst; RSS peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file"))"
 track_rss burst
 
 # ---- 3. TCP -----------------------------------------------------------------------
@@ -518,7 +554,7 @@ echo "tcp: replies $(fline replies "$f")"
 echo "tcp: node accepted $(counter tcp_connections "$stats"), refused $(counter tcp_connections_refused "$stats"), timed out $(counter tcp_connections_timed_out "$stats"); kernel ListenOverflows $((o1 - o0)), ListenDrops $((d1 - d0))"
 echo "tcp: recorded $t_rec (events_tcp $(counter events_tcp "$stats"), not SIP $(counter sip_parse_errors "$stats"), queue full $(counter events_dropped_queue_full "$stats"))"
 echo "tcp: node CPU $cpu_pct% (TCP/TLS thread $scpu_pct%, writer $wcpu_pct%); $machine_line; TCP/TLS thread waited for a CPU $swait_pct% of the time"
-echo "tcp: node RSS idle $(mib "$start_rss") MiB, peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon") MiB)"
+echo "tcp: node RSS idle $(mib "$start_rss") MiB, peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file"))"
 track_rss tcp
 
 # ---- 4. TLS -----------------------------------------------------------------------
@@ -542,7 +578,7 @@ for rate in $tls_rates; do
 	echo "tls $rate/s: handshake latency $(fline handshake_latency "$f")"
 	echo "tls $rate/s: recorded $rec (events_tls $(counter events_tls "$stats")); node handshakes failed $(counter tls_handshakes_failed "$stats"), refused $(counter tcp_connections_refused "$stats")"
 	echo "tls $rate/s: node CPU $cpu_pct% (TCP/TLS thread $scpu_pct%, writer $wcpu_pct%); $machine_line; TCP/TLS thread waited for a CPU $swait_pct% of the time"
-	echo "tls $rate/s: node RSS peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon") MiB)"
+	echo "tls $rate/s: node RSS peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file"))"
 	# clean: no failure, all recorded, the rate kept, p99 under the stall mark
 	p99=$(fline handshake_latency "$f" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')
 	if [ "$failed_n" = 0 ] && [ "$rec" = "$done_n" ] && [ "$hsr" -ge $((rate * 95 / 100)) ] &&
@@ -567,7 +603,7 @@ elif [ -n "$perfdir" ]; then
 	flood_pid=$!
 	sleep 1
 	# one perf per thread: each report is that thread's own 100%
-	perf record -q -e cpu-clock -F 999 -t "$udp_tid" -o "$perfdir/udp.data" -- sleep 5 \
+	perf record -q -e cpu-clock -F 999 -t "$(echo $udp_tids | tr ' ' ',')" -o "$perfdir/udp.data" -- sleep 5 \
 		>"$perfdir/perf-record-udp.log" 2>&1 &
 	perf_udp=$!
 	perf record -q -e cpu-clock -F 999 -t "$writer_tid" -o "$perfdir/writer.data" -- sleep 5 \
@@ -578,7 +614,7 @@ elif [ -n "$perfdir" ]; then
 	stop_node
 	echo "perf: flood sent $(fval sent "$f"), node recorded $(counter events_recorded "$stats")"
 	for who in udp writer; do
-		eval tid=\$${who}_tid
+		if [ "$who" = udp ]; then tid=$(echo $udp_tids | tr ' ' ','); else tid=$writer_tid; fi
 		perf report -i "$perfdir/$who.data" --stdio --sort sym --percent-limit 0.5 \
 			>"$perfdir/$who.txt" 2>/dev/null || true
 		perf report -i "$perfdir/$who.data" --stdio --sort dso \
@@ -611,13 +647,14 @@ printf "%-34s %-52s %-30s %s\n" "TLS handshakes/s (clean: no failure," "best cle
 	"(no target)" "-"
 printf "%-34s\n" "  all recorded, p99 < $stall_ms ms)"
 printf "%-34s %-52s %-30s %s\n" "RSS during a flood (worst VmRSS)" \
-	"$(mib "$worst_rss") MiB (anon $(mib "${worst_rss_anon:-0}") MiB) in $worst_rss_run" "< 64 MiB" \
+	"$(mib "$worst_rss") MiB (anon $(mib "${worst_rss_anon:-0}"), file $(mib "${worst_rss_file:-0}")) in $worst_rss_run" "< 64 MiB" \
 	"$(v "$([ "$worst_rss" -lt 65536 ] && echo 1)")"
-printf "%-34s %-52s %-30s %s\n" "  of it private (worst RssAnon)" \
-	"$(mib "$worst_anon") MiB in $worst_anon_run" "< 64 MiB" \
-	"$(v "$([ "$worst_anon" -lt 65536 ] && echo 1)")"
+printf "%-34s %-52s %-30s %s\n" "  largest RssAnon" \
+	"$(mib "$worst_anon") MiB in $worst_anon_run" "(part of VmRSS)" "-"
+printf "%-34s %-52s %-30s %s\n" "  largest RssFile" \
+	"$(mib "$worst_file") MiB in $worst_file_run" "(part of VmRSS)" "-"
 printf "%-34s %-52s %-30s %s\n" "RSS idle (worst, before a flood)" "$(mib "$worst_idle") MiB" \
 	"< 16 MiB" "$(v "$([ "$worst_idle" -lt 16384 ] && echo 1)")"
-printf "%-34s %-52s %-30s %s\n" "RSS idle after a flood (worst)" \
-	"$(mib "$worst_after") MiB (anon $(mib "$worst_after_anon") MiB)" "< 16 MiB" \
+printf "%-34s %-52s %-30s %s\n" "RSS idle 2 s after a flood (worst)" \
+	"$(mib "$worst_after") MiB (anon $(mib "$worst_after_anon"), file $(mib "${worst_after_file:-0}"))" "< 16 MiB" \
 	"$(v "$([ "$worst_after" -lt 16384 ] && echo 1)")"
