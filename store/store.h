@@ -49,6 +49,13 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt);
 void sp_store_close(sp_store *st);
 const char *sp_store_path(const sp_store *st);
 
+/* Drop the store's mapped pages from this process's RSS. LMDB's map is
+ * read-only (it writes with pwrite; no MDB_WRITEMAP), so the pages stay in
+ * the page cache and come back on the next access: nothing changes but
+ * VmRSS (RssFile), which otherwise grows with every page a fold or a
+ * lookup read. Safe while other threads read. */
+void sp_store_release_map(sp_store *st);
+
 /* This node's id, made when the store was created (a UUID). */
 void sp_store_node_id(const sp_store *st, uint8_t id[16]);
 

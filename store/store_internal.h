@@ -108,6 +108,7 @@ struct sp_store {
 	MDB_dbi meta, events, ip, number;
 	bool readonly, set_retention;
 	char *path;
+	int map_fd; /* the data file (LMDB's): its map is found by it */
 	uint64_t retention_ns;
 	uint8_t node_id[16]; /* zero if a read-only open found none */
 	size_t batch_max;

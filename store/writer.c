@@ -5,6 +5,7 @@
 #include "sp_time.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,9 @@ struct sp_writer {
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
 	uint64_t last_local_ts;  /* newest local event queued */
+	uint64_t last_release_ns; /* store map pages last dropped from RSS */
+	bool trimmed;            /* heap given back since the last batch */
+	uint64_t last_batch_ns;  /* last commit with events */
 	struct sp_writer_stats stats;
 	/* counter deltas not yet written to the store */
 	uint64_t unsaved_dropped_queue, unsaved_dropped_store;
@@ -67,10 +71,15 @@ static void report_error(sp_writer *w, int rc, size_t lost)
 	}
 }
 
-/* Leaf pages a fold step may dirty: LMDB keeps a transaction's dirty
- * pages in memory (and reuses them, so the largest transaction sets the
- * writer's footprint). More when pending memory runs short. */
-#define FOLD_PAGES 2048
+/* LMDB keeps a transaction's dirty pages in memory, and keeps every page
+ * it ever allocated for the next transactions (its me_dpages list, freed
+ * only at close): the largest transaction sets the writer's memory for
+ * good. So a fold step dirties about FOLD_PAGES leaf pages (more when
+ * pending memory runs short), and a batch holds at most BATCH_BYTES of
+ * events. */
+#define FOLD_PAGES 512
+#define BATCH_BYTES (2u << 20)
+#define RELEASE_FOLD_NS (10 * SP_NS_PER_SEC / 1000)
 
 static bool flush_asked(sp_writer *w)
 {
@@ -101,7 +110,7 @@ static size_t fold_budget(sp_writer *w)
 {
 	unsigned load = sp_store_pending_load(w->st);
 	/* the next round's table fills: finish this one sooner */
-	return load >= 224 ? 8 * FOLD_PAGES : load >= 192 ? 2 * FOLD_PAGES : FOLD_PAGES;
+	return load >= 224 ? 16 * FOLD_PAGES : load >= 192 ? 4 * FOLD_PAGES : FOLD_PAGES;
 }
 
 /* One transaction: the batch (n may be 0), and a step of the fold round. */
@@ -131,6 +140,16 @@ static int commit_batch(sp_writer *w, size_t n)
 	uint64_t end = sp_mono_ns();
 	if (rc == 0)
 		w->last_commit_ns = end;
+	/* a fold reads aggregate pages through the store's map, and appends
+	 * read the events' last page: keep them out of RSS */
+	if (end - w->last_release_ns >= (folding ? RELEASE_FOLD_NS : SP_NS_PER_SEC)) {
+		sp_store_release_map(w->st);
+		w->last_release_ns = sp_mono_ns();
+	}
+	if (n) {
+		w->trimmed = false;
+		w->last_batch_ns = end;
+	}
 	if (rc == 0 && folding) {
 		w->round_ns += end - start;
 		if (!sp_store_folding(w->st)) { /* the round is done */
@@ -248,7 +267,9 @@ static void *writer_main(void *arg)
 				report_error(w, rc, 0);
 			break;
 		}
-		while (n < w->opt.batch_max && w->len > 0) {
+		size_t batch_bytes = 0;
+		while (n < w->opt.batch_max && w->len > 0 && batch_bytes < BATCH_BYTES) {
+			batch_bytes += w->ring[w->head]->raw_len + 128;
 			w->bytes -= sizeof(sp_event) + w->ring[w->head]->raw_len;
 			w->batch[n++] = w->ring[w->head];
 			w->head = (w->head + 1) % w->opt.queue_max;
@@ -285,6 +306,14 @@ static void *writer_main(void *arg)
 		}
 		if (n == 0) {
 			idle_fold(w);
+			/* a second idle after a burst: what the queue held goes back
+			 * to the system, and the map's pages out of RSS */
+			if (!w->trimmed && !sp_store_folding(w->st) &&
+			    sp_mono_ns() - w->last_batch_ns >= SP_NS_PER_SEC) {
+				sp_store_release_map(w->st);
+				malloc_trim(0);
+				w->trimmed = true;
+			}
 			/* idle: the caller's counters still reach the store */
 			if (w->opt.collect && sp_mono_ns() - w->last_commit_ns >= 10 * SP_NS_PER_SEC) {
 				int rc = commit_batch(w, 0);
@@ -294,6 +323,7 @@ static void *writer_main(void *arg)
 		}
 		if (sp_mono_ns() >= next_sweep) {
 			sweep(w);
+			sp_store_release_map(w->st);
 			next_sweep = sp_mono_ns() + w->opt.sweep_interval_ns;
 		}
 	}

@@ -575,6 +575,53 @@ static void test_writer_time_order(void **state)
 	sp_store_close(st);
 }
 
+static long rss_file_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "RssFile:", 8) == 0)
+			v = atol(line + 8);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int sum_cb(const sp_agg *a, void *ud)
+{
+	*(uint64_t *)ud += a->reports[0].count;
+	return 0;
+}
+
+/* The store's mapped pages leave RSS and come back, unchanged, when read. */
+static void test_release_map(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 256 << 20);
+	sp_event *evs[4096];
+	for (int b = 0; b < 10; b++) {
+		for (int i = 0; i < 4096; i++) {
+			char num[32];
+			snprintf(num, sizeof(num), "+4420%d", b * 4096 + i);
+			evs[i] = ev("203.0.113.1", num, "", "ua", 0);
+		}
+		add(st, evs, 4096);
+	}
+	uint64_t sum = 0, again = 0;
+	assert_int_equal(sp_store_foreach(st, SP_KIND_NUMBER, sum_cb, &sum, NULL), 0);
+	assert_true(sum == 40960);
+	long before = rss_file_kb();
+	sp_store_release_map(st);
+	long after = rss_file_kb();
+	assert_true(before > 0 && after > 0);
+	assert_true(before - after > 2048); /* the number table alone is more */
+	assert_int_equal(sp_store_foreach(st, SP_KIND_NUMBER, sum_cb, &again, NULL), 0);
+	assert_true(again == sum);
+	assert_true(rss_file_kb() > after + 2048);
+	sp_store_close(st);
+}
+
 /* A child process that holds the store's write lock until told to let go:
  * the writer in this process can then commit nothing. */
 struct lock_holder {
@@ -903,6 +950,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fold_round_crash_mid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_round_crash_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_round_late_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_time_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
