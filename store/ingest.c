@@ -81,7 +81,7 @@ static void dt_clear(struct delta_table *t)
 	for (size_t i = 0; i < t->n; i++)
 		t->slots[t->used[i]].idx = UINT32_MAX;
 	t->n = 0;
-	t->str_bytes = 0;
+	t->str_bytes = t->str_count = 0;
 	t->last_ip = NULL;
 }
 
@@ -100,7 +100,7 @@ static int dt_init(struct delta_table *t, size_t cap)
 	for (size_t i = 0; i < slots; i++)
 		t->slots[i].idx = UINT32_MAX;
 	t->n = 0;
-	t->str_bytes = 0;
+	t->str_bytes = t->str_count = 0;
 	t->last_ip = NULL;
 	return 0;
 }
@@ -159,17 +159,35 @@ static size_t ptr_add(const char **set, uint8_t *n, unsigned max, const char *s)
 	return strlen(s) + 1;
 }
 
-static size_t delta_add_event(struct delta *d, const sp_event *e, const char *raw)
+/* What an event brings to each of its aggregates. */
+struct evinfo {
+	uint64_t ts;
+	uint32_t methods; /* the method's bit, 0 for a response */
+	uint8_t transport;
+	const char *ua;
+	const char *origin; /* "" = this node */
+};
+
+static void evinfo_of(const sp_event *e, struct evinfo *i)
+{
+	i->ts = e->ts_ns;
+	i->methods = e->method[0] ? sp_method_bit(e->method) : 0;
+	i->transport = e->transport;
+	i->ua = e->user_agent;
+	i->origin = e->origin;
+}
+
+static size_t delta_add_event(struct delta *d, const struct evinfo *e, const char *raw)
 {
 	size_t bytes;
-	if (e->ts_ns < d->first)
-		d->first = e->ts_ns;
-	if (e->ts_ns > d->last)
-		d->last = e->ts_ns;
+	if (e->ts < d->first)
+		d->first = e->ts;
+	if (e->ts > d->last)
+		d->last = e->ts;
 	d->count++;
-	d->methods |= e->method[0] ? sp_method_bit(e->method) : 0;
+	d->methods |= e->methods;
 	d->transports |= e->transport;
-	bytes = ptr_add(d->uas, &d->n_uas, UAS_PER_DELTA, e->user_agent);
+	bytes = ptr_add(d->uas, &d->n_uas, UAS_PER_DELTA, e->ua);
 	if (!raw)
 		return bytes;
 	/* the usual forms are bits, so pending holds no string for them */
@@ -201,42 +219,44 @@ static bool canonical_ipv4(const char *s)
 	return *s == '\0';
 }
 
-/* The aggregates an event feeds: source IP, To user, and the Request-URI
- * user when it is another number. Calls fn for each. */
-typedef int (*target_fn)(void *ud, uint8_t kind, const char *key, const char *raw,
-			 const sp_event *e);
+/* An aggregate an event feeds: kind, normalised key, and (numbers) the
+ * form it was dialled in. */
+struct target {
+	uint8_t kind;
+	const char *key;
+	const char *raw;
+};
 
-static int for_each_target(const sp_event *e, target_fn fn, void *ud)
+/* The aggregates an event feeds: source IP, To user, and the Request-URI
+ * user when it is another number; keys normalised into keys[]. */
+static unsigned event_targets(const sp_event *e, char keys[3][SP_KEY_MAX], struct target t[3])
 {
-	char key[SP_KEY_MAX], rkey[SP_KEY_MAX];
-	int rc;
-	if (canonical_ipv4(e->src_ip)) {
-		if ((rc = fn(ud, SP_KIND_IP, e->src_ip, NULL, e)))
-			return rc;
-	} else if (sp_ip_normalize(e->src_ip, key, NULL) == 0 &&
-		   (rc = fn(ud, SP_KIND_IP, key, NULL, e))) {
-		return rc;
-	}
-	bool have_to = sp_number_normalize(e->to_user, key) == 0;
-	if (have_to && (rc = fn(ud, SP_KIND_NUMBER, key, e->to_user, e)))
-		return rc;
-	if (sp_number_normalize(e->ruri_user, rkey) == 0 && (!have_to || strcmp(rkey, key) != 0))
-		return fn(ud, SP_KIND_NUMBER, rkey, e->ruri_user, e);
-	return 0;
+	unsigned n = 0;
+	if (canonical_ipv4(e->src_ip))
+		t[n++] = (struct target){ SP_KIND_IP, e->src_ip, NULL };
+	else if (sp_ip_normalize(e->src_ip, keys[0], NULL) == 0)
+		t[n++] = (struct target){ SP_KIND_IP, keys[0], NULL };
+	bool have_to = sp_number_normalize(e->to_user, keys[1]) == 0;
+	if (have_to)
+		t[n++] = (struct target){ SP_KIND_NUMBER, keys[1], e->to_user };
+	if (sp_number_normalize(e->ruri_user, keys[2]) == 0 && (!have_to || strcmp(keys[2], keys[1]) != 0))
+		t[n++] = (struct target){ SP_KIND_NUMBER, keys[2], e->ruri_user };
+	return n;
 }
 
-static int stage_one(void *ud, uint8_t kind, const char *key, const char *raw, const sp_event *e)
+static int stage_one(struct delta_table *t, const struct target *tg, const struct evinfo *e)
 {
-	struct delta_table *t = ud;
 	/* a scanner sends bursts: the source is often the last event's */
 	struct delta *d = t->last_ip;
-	if (kind != SP_KIND_IP || !d || strcmp(d->key, key) != 0)
-		d = dt_get(t, kind, key);
-	if (d && kind == SP_KIND_IP)
+	if (tg->kind != SP_KIND_IP || !d || strcmp(d->key, tg->key) != 0)
+		d = dt_get(t, tg->kind, tg->key);
+	if (d && tg->kind == SP_KIND_IP)
 		t->last_ip = d;
 	if (!d)
 		return SP_ETOOBIG; /* cannot happen: staging holds 3 per event of a batch */
-	t->str_bytes += delta_add_event(d, e, raw);
+	size_t bytes = delta_add_event(d, e, tg->raw);
+	t->str_bytes += bytes;
+	t->str_count += bytes ? 2 : 0; /* at most a user agent and a form per event */
 	return 0;
 }
 
@@ -428,7 +448,7 @@ static bool staging_fits(const struct ptab *t, const struct delta_table *s)
 {
 	if (t->n + s->n <= PENDING_MAX && t->str_used + s->str_bytes <= PSTR_BYTES &&
 	    t->keys_used + s->n * SP_KEY_MAX <= PKEYS_BYTES &&
-	    t->str_n + s->n * (UAS_PER_DELTA + RAWS_PER_DELTA) < PSTR_SLOTS / 4 * 3)
+	    t->str_n + s->str_count < PSTR_SLOTS / 4 * 3)
 		return true;
 	size_t keys = 0, key_bytes = 0, bytes = 0, strings = 0;
 	for (size_t i = 0; i < s->n; i++) {
@@ -456,23 +476,30 @@ static bool staging_fits(const struct ptab *t, const struct delta_table *s)
  * so the slots of the deltas a few steps ahead are fetched early. */
 static void merge_staging(struct ptab *t, const struct delta_table *s)
 {
-	enum { AHEAD = 8 };
-	uint32_t hs[AHEAD];
-	size_t lens[AHEAD];
+	/* three stages, AHEAD deltas apart: hash and fetch the slot; fetch
+	 * the delta the slot names; merge */
+	enum { AHEAD = 8, RING = 2 * AHEAD };
+	uint32_t hs[RING];
+	size_t lens[RING];
 	struct intern_cache cache = { { NULL }, { 0 }, 0 };
-	for (size_t i = 0; i < s->n + AHEAD; i++) {
-		if (i >= AHEAD) {
-			size_t j = i - AHEAD;
+	for (size_t i = 0; i < s->n + 2 * AHEAD; i++) {
+		if (i >= 2 * AHEAD) {
+			size_t j = i - 2 * AHEAD;
 			const struct delta *sd = &s->d[j];
-			struct pdelta *d = ptab_get(t, sd->kind, sd->key, lens[j % AHEAD],
-						    hs[j % AHEAD], true);
+			struct pdelta *d = ptab_get(t, sd->kind, sd->key, lens[j % RING],
+						    hs[j % RING], true);
 			if (d)
 				pdelta_merge(t, d, sd, &cache);
 		}
+		if (i >= AHEAD && i - AHEAD < s->n) {
+			const struct pslot *sl = &t->slots[hs[(i - AHEAD) % RING] & (PSLOTS - 1)];
+			if (sl->idx1)
+				__builtin_prefetch(&t->d[sl->idx1 - 1]);
+		}
 		if (i < s->n) {
 			const struct delta *n = &s->d[i];
-			hs[i % AHEAD] = key_hash(n->kind, n->key, &lens[i % AHEAD]);
-			__builtin_prefetch(&t->slots[hs[i % AHEAD] & (PSLOTS - 1)]);
+			hs[i % RING] = key_hash(n->kind, n->key, &lens[i % RING]);
+			__builtin_prefetch(&t->slots[hs[i % RING] & (PSLOTS - 1)]);
 		}
 	}
 }
@@ -951,50 +978,69 @@ bool sp_store_fold_due(const sp_store *st)
 
 /* ---- adding events ------------------------------------------------- */
 
-static int put_event(sp_wtxn *tx, const sp_event *e, uint8_t key[EVENT_KEY_LEN])
+/* Store one encoded event under key. */
+static int put_record(sp_wtxn *tx, const uint8_t key[EVENT_KEY_LEN], const void *rec, size_t len)
 {
-	MDB_val k = { EVENT_KEY_LEN, key }, v;
+	MDB_val k = { EVENT_KEY_LEN, (void *)key }, v = { len, (void *)rec };
 	unsigned flags = 0;
 	int rc;
-
-	store__put_be64(key, e->ts_ns);
-	memcpy(key + 8, e->id, 16);
 	if ((rc = last_event_key(tx)))
 		return rc;
 	if (memcmp(key, tx->last_event, EVENT_KEY_LEN) > 0) {
 		flags = MDB_APPEND; /* the common case: time moves forward */
 		memcpy(tx->last_event, key, EVENT_KEY_LEN);
 	}
-	tx->sb.size = 0;
-	sp_event_encode(e, &tx->sb);
-	v.mv_size = tx->sb.size;
-	v.mv_data = tx->sb.data;
 	return mdb_put(tx->txn, tx->st->events, &k, &v, flags);
 }
 
-struct now_ctx {
-	sp_wtxn *tx;
-	const char *reporter;
-};
-
-/* Fold one event's changes at once (peer events, late events). */
-static int fold_now(void *ud, uint8_t kind, const char *key, const char *raw, const sp_event *e)
+static void event_key(uint64_t ts, const uint8_t id[16], uint8_t key[EVENT_KEY_LEN])
 {
-	struct now_ctx *c = ud;
+	store__put_be64(key, ts);
+	memcpy(key + 8, id, 16);
+}
+
+/* Fold one event's change to one aggregate at once (peer events, late
+ * events). */
+static int fold_now(sp_wtxn *tx, const struct target *tg, const struct evinfo *e,
+		    const char *reporter)
+{
 	struct delta d;
 	struct dview v;
 	MDB_cursor *cur;
 	memset(&d, 0, sizeof(d));
-	d.kind = kind;
-	snprintf(d.key, sizeof(d.key), "%s", key);
+	d.kind = tg->kind;
+	snprintf(d.key, sizeof(d.key), "%s", tg->key);
 	d.first = UINT64_MAX;
-	delta_add_event(&d, e, raw);
+	delta_add_event(&d, e, tg->raw);
 	view_staged(&d, &v);
-	int rc = mdb_cursor_open(c->tx->txn, store__agg_dbi(c->tx->st, kind), &cur);
+	int rc = mdb_cursor_open(tx->txn, store__agg_dbi(tx->st, tg->kind), &cur);
 	if (rc)
 		return rc;
-	rc = fold_one(c->tx, cur, &v, c->reporter);
+	rc = fold_one(tx, cur, &v, reporter);
 	mdb_cursor_close(cur);
+	return rc;
+}
+
+/* The aggregate side of a stored event: staged, or folded at once. */
+static int add_targets(sp_wtxn *tx, const uint8_t key[EVENT_KEY_LEN], const struct evinfo *e,
+		       const struct target *t, unsigned n)
+{
+	sp_store *st = tx->st;
+	int rc = 0;
+	if (e->origin[0]) {
+		for (unsigned i = 0; i < n && rc == 0; i++)
+			rc = fold_now(tx, &t[i], e, e->origin);
+	} else if (memcmp(key, tx->new_watermark, EVENT_KEY_LEN) <= 0 ||
+		   (st->round.active && memcmp(key, st->round.end, EVENT_KEY_LEN) <= 0)) {
+		/* replay would skip it: finish the round if it covers the
+		 * event's time, then fold it now */
+		rc = round_finish(tx);
+		for (unsigned i = 0; i < n && rc == 0; i++)
+			rc = fold_now(tx, &t[i], e, "");
+	} else {
+		for (unsigned i = 0; i < n && rc == 0; i++)
+			rc = stage_one(&st->staging, &t[i], e);
+	}
 	return rc;
 }
 
@@ -1002,28 +1048,140 @@ int sp_wtxn_add_events(sp_wtxn *tx, sp_event *const *events, size_t n)
 {
 	sp_store *st = tx->st;
 	uint8_t key[EVENT_KEY_LEN];
+	char keys[3][SP_KEY_MAX];
+	struct target t[3];
+	struct evinfo info;
 	int rc;
 
 	if (n > st->batch_max)
 		return SP_ETOOBIG;
 	for (size_t i = 0; i < n; i++) {
 		const sp_event *e = events[i];
-		if ((rc = put_event(tx, e, key)))
+		event_key(e->ts_ns, e->id, key);
+		tx->sb.size = 0;
+		sp_event_encode(e, &tx->sb);
+		if ((rc = put_record(tx, key, tx->sb.data, tx->sb.size)))
 			return store__map_errno(rc);
-		if (e->origin[0]) {
-			struct now_ctx c = { tx, e->origin };
-			rc = for_each_target(e, fold_now, &c);
-		} else if (memcmp(key, tx->new_watermark, EVENT_KEY_LEN) <= 0 ||
-			   (st->round.active && memcmp(key, st->round.end, EVENT_KEY_LEN) <= 0)) {
-			/* replay would skip it: finish the round if it covers
-			 * the event's time, then fold it now */
-			struct now_ctx c = { tx, "" };
-			if ((rc = round_finish(tx)) == 0)
-				rc = for_each_target(e, fold_now, &c);
-		} else {
-			rc = for_each_target(e, stage_one, &st->staging);
-		}
-		if (rc)
+		evinfo_of(e, &info);
+		if ((rc = add_targets(tx, key, &info, t, event_targets(e, keys, t))))
+			return store__map_errno(rc);
+	}
+	return 0;
+}
+
+/* ---- events prepared by their producer ----------------------------- */
+
+/* One allocation: this header, then the strings (targets' keys and
+ * forms, user agent, origin; NUL-terminated), then the record. */
+struct ptarget {
+	uint8_t kind;
+	uint16_t key, raw; /* offsets in data; raw 0: none */
+};
+
+struct sp_prepared {
+	uint32_t size, rec_len, rec_off;
+	uint32_t methods;
+	uint64_t ts;
+	uint8_t id[16];
+	uint8_t transport, n_targets;
+	uint16_t ua, origin; /* offsets in data */
+	struct ptarget t[3];
+	char data[];
+};
+
+static uint16_t put_str(char *data, size_t *off, const char *s)
+{
+	size_t n = strlen(s) + 1, at = *off;
+	memcpy(data + at, s, n);
+	*off += n;
+	return (uint16_t)at;
+}
+
+sp_prepared *sp_event_prepare(const sp_event *e)
+{
+	static _Thread_local msgpack_sbuffer sb; /* grows to the largest record, kept */
+	char keys[3][SP_KEY_MAX];
+	struct target t[3];
+	unsigned n = event_targets(e, keys, t);
+	size_t strings = 1 + strlen(e->user_agent) + 1 + strlen(e->origin) + 1;
+	for (unsigned i = 0; i < n; i++)
+		strings += strlen(t[i].key) + 1 + (t[i].raw ? strlen(t[i].raw) + 1 : 0);
+	sb.size = 0;
+	sp_event_encode(e, &sb);
+	if (!sb.data)
+		return NULL;
+	size_t rec_off = (strings + 7) & ~(size_t)7, size = sizeof(sp_prepared) + rec_off + sb.size;
+	sp_prepared *p = malloc(size);
+	if (!p)
+		return NULL;
+	size_t off = 1;
+	p->data[0] = '\0'; /* offset 0: the empty string */
+	p->size = (uint32_t)size;
+	p->ts = e->ts_ns;
+	memcpy(p->id, e->id, 16);
+	p->methods = e->method[0] ? sp_method_bit(e->method) : 0;
+	p->transport = e->transport;
+	p->n_targets = (uint8_t)n;
+	p->ua = put_str(p->data, &off, e->user_agent);
+	p->origin = put_str(p->data, &off, e->origin);
+	for (unsigned i = 0; i < n; i++) {
+		p->t[i].kind = t[i].kind;
+		p->t[i].key = put_str(p->data, &off, t[i].key);
+		p->t[i].raw = t[i].raw ? put_str(p->data, &off, t[i].raw) : 0;
+	}
+	p->rec_off = (uint32_t)rec_off;
+	p->rec_len = (uint32_t)sb.size;
+	memcpy(p->data + rec_off, sb.data, sb.size);
+	return p;
+}
+
+size_t sp_prepared_size(const sp_prepared *p)
+{
+	return p->size;
+}
+
+bool sp_prepared_local(const sp_prepared *p)
+{
+	return p->data[p->origin] == '\0';
+}
+
+uint64_t sp_prepared_time(const sp_prepared *p)
+{
+	return p->ts;
+}
+
+void sp_prepared_set_time(sp_prepared *p, uint64_t ts)
+{
+	/* the record says the time too, as a fixed-size uint64 */
+	p->ts = ts;
+	store__put_be64(p->data + p->rec_off + SP_EVENT_TS_OFFSET, ts);
+}
+
+int sp_prepared_event(const sp_prepared *p, sp_event *e)
+{
+	return sp_event_decode(p->data + p->rec_off, p->rec_len, e);
+}
+
+int sp_wtxn_add_prepared(sp_wtxn *tx, sp_prepared *const *ps, size_t n)
+{
+	uint8_t key[EVENT_KEY_LEN];
+	struct target t[3];
+	struct evinfo info;
+	int rc;
+
+	if (n > tx->st->batch_max)
+		return SP_ETOOBIG;
+	for (size_t i = 0; i < n; i++) {
+		const sp_prepared *p = ps[i];
+		event_key(p->ts, p->id, key);
+		if ((rc = put_record(tx, key, p->data + p->rec_off, p->rec_len)))
+			return store__map_errno(rc);
+		info = (struct evinfo){ p->ts, p->methods, p->transport, p->data + p->ua,
+					p->data + p->origin };
+		for (unsigned k = 0; k < p->n_targets; k++)
+			t[k] = (struct target){ p->t[k].kind, p->data + p->t[k].key,
+						p->t[k].raw ? p->data + p->t[k].raw : NULL };
+		if ((rc = add_targets(tx, key, &info, t, p->n_targets)))
 			return store__map_errno(rc);
 	}
 	return 0;
@@ -1103,17 +1261,18 @@ static int cmp_kind_key(uint8_t k1, const char *s1, uint8_t k2, const char *s2)
 	return strcmp(s1, s2);
 }
 
-static int replay_one(void *ud, uint8_t kind, const char *key, const char *raw, const sp_event *e)
+static int replay_one(struct replay_ctx *c, const struct target *tg, const struct evinfo *e)
 {
-	struct replay_ctx *c = ud;
 	/* written by the round before the crash */
 	if (c->have_round && memcmp(c->event_key, c->end, EVENT_KEY_LEN) <= 0 &&
-	    cmp_kind_key(kind, key, c->kind, c->key) <= 0)
+	    cmp_kind_key(tg->kind, tg->key, c->kind, c->key) <= 0)
 		return 0;
-	struct delta *d = dt_get(&c->st->staging, kind, key);
+	struct delta *d = dt_get(&c->st->staging, tg->kind, tg->key);
 	if (!d)
 		return SP_ETOOBIG;
-	c->st->staging.str_bytes += delta_add_event(d, e, raw);
+	size_t bytes = delta_add_event(d, e, tg->raw);
+	c->st->staging.str_bytes += bytes;
+	c->st->staging.str_count += bytes ? 2 : 0;
 	return 0;
 }
 
@@ -1159,7 +1318,13 @@ static int replay(sp_store *st, sp_wtxn *tx)
 			continue;
 		c.event_key = k.mv_data;
 		dt_clear(&st->staging);
-		rc = for_each_target(e, replay_one, &c);
+		char keys[3][SP_KEY_MAX];
+		struct target t[3];
+		struct evinfo info;
+		unsigned nt = event_targets(e, keys, t);
+		evinfo_of(e, &info);
+		for (unsigned i = 0; i < nt && rc == 0; i++)
+			rc = replay_one(&c, &t[i], &info);
 		/* staging -> pending one event at a time: e is reused */
 		if (rc == 0 && !staging_fits(st->pending, &st->staging)) {
 			rc = fold_table(tx, st->pending);

@@ -104,6 +104,22 @@ int sp_wtxn_begin(sp_store *st, sp_wtxn **out);
 int sp_wtxn_add_events(sp_wtxn *tx, sp_event *const *events, size_t n);
 /* Write every pending aggregate change in this transaction, in key order. */
 int sp_wtxn_fold(sp_wtxn *tx);
+
+/* Events prepared by the thread that made them: the writer is one thread,
+ * so what can be done before it sees an event (encoding the record,
+ * normalising the aggregates' keys) is done by the producer.
+ * sp_event_prepare() returns one allocation (free with free()), about the
+ * size of the record: the event itself can be freed. NULL: no memory. */
+typedef struct sp_prepared sp_prepared;
+sp_prepared *sp_event_prepare(const sp_event *e);
+size_t sp_prepared_size(const sp_prepared *p);
+bool sp_prepared_local(const sp_prepared *p); /* from this node (origin "") */
+uint64_t sp_prepared_time(const sp_prepared *p);
+void sp_prepared_set_time(sp_prepared *p, uint64_t ts_ns);
+/* The event again, decoded from the record (e->raw points into p). */
+int sp_prepared_event(const sp_prepared *p, sp_event *e);
+/* As sp_wtxn_add_events(). */
+int sp_wtxn_add_prepared(sp_wtxn *tx, sp_prepared *const *p, size_t n);
 /* Folding in rounds, for a writer that must keep committing meanwhile:
  * sp_store_fold_begin() (between transactions) freezes what is pending
  * (returns 1, or 0 when nothing is pending or a round runs already); each

@@ -40,6 +40,7 @@ struct delta_table {
 	uint32_t *used; /* the slot of each delta, to clear only those */
 	size_t n, cap, slot_mask;
 	size_t str_bytes; /* strings the deltas point to, NUL included (a bound) */
+	size_t str_count; /* and how many */
 	struct delta *last_ip; /* the last IP staged */
 };
 

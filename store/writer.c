@@ -17,10 +17,12 @@ struct sp_writer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;    /* producers -> writer */
 	pthread_cond_t settled; /* writer -> flushers */
-	sp_event **ring;        /* queue_max slots */
+	sp_prepared **ring;     /* queue_max slots */
 	size_t head, len;
 	size_t bytes;           /* memory held by the queued events */
-	sp_event **batch;
+	sp_prepared **batch;
+	sp_event *out;          /* on_events: the batch decoded again */
+	sp_event **out_ptrs;
 	bool stopping;
 	bool fold_requested;    /* a flusher waits for the aggregates */
 	uint64_t fold_gen;      /* folds done (or found unneeded) on request */
@@ -78,7 +80,7 @@ static void report_error(sp_writer *w, int rc, size_t lost)
  * pending memory runs short), and a batch holds at most BATCH_BYTES of
  * events. */
 #define FOLD_PAGES 512
-#define BATCH_BYTES (2u << 20)
+#define BATCH_BYTES (4u << 20)
 #define RELEASE_FOLD_NS (10 * SP_NS_PER_SEC / 1000)
 
 static bool flush_asked(sp_writer *w)
@@ -124,7 +126,7 @@ static int commit_batch(sp_writer *w, size_t n)
 	if (rc)
 		return rc;
 	if (n)
-		rc = sp_wtxn_add_events(tx, w->batch, n);
+		rc = sp_wtxn_add_prepared(tx, w->batch, n);
 	if (rc == 0 && folding)
 		rc = sp_wtxn_fold_step(tx, fold_budget(w));
 	if (rc == 0) {
@@ -200,6 +202,16 @@ static void idle_fold(sp_writer *w)
 	}
 }
 
+/* The committed batch as events again, for the caller's outputs. */
+static void events_out(sp_writer *w, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sp_prepared_event(w->batch[i], &w->out[m]) == 0)
+			w->out_ptrs[m] = &w->out[m], m++;
+	w->opt.on_events(w->out_ptrs, m, w->opt.ud);
+}
+
 static void sweep(sp_writer *w)
 {
 	struct sp_sweep_stats acc = { 0 };
@@ -269,8 +281,9 @@ static void *writer_main(void *arg)
 		}
 		size_t batch_bytes = 0;
 		while (n < w->opt.batch_max && w->len > 0 && batch_bytes < BATCH_BYTES) {
-			batch_bytes += w->ring[w->head]->raw_len + 128;
-			w->bytes -= sizeof(sp_event) + w->ring[w->head]->raw_len;
+			size_t size = sp_prepared_size(w->ring[w->head]);
+			batch_bytes += size;
+			w->bytes -= size;
 			w->batch[n++] = w->ring[w->head];
 			w->head = (w->head + 1) % w->opt.queue_max;
 			w->len--;
@@ -282,7 +295,7 @@ static void *writer_main(void *arg)
 			if (rc)
 				report_error(w, rc, n);
 			else if (w->opt.on_events)
-				w->opt.on_events(w->batch, n, w->opt.ud);
+				events_out(w, n);
 			for (size_t i = 0; i < n; i++)
 				free(w->batch[i]);
 			pthread_mutex_lock(&w->lock);
@@ -355,9 +368,15 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 	w->fold_gap_ns = w->opt.fold_interval_ns;
 	w->ring = calloc(w->opt.queue_max, sizeof(*w->ring));
 	w->batch = calloc(w->opt.batch_max, sizeof(*w->batch));
-	if (!w->ring || !w->batch) {
+	if (w->opt.on_events) {
+		w->out = calloc(w->opt.batch_max, sizeof(*w->out));
+		w->out_ptrs = calloc(w->opt.batch_max, sizeof(*w->out_ptrs));
+	}
+	if (!w->ring || !w->batch || (w->opt.on_events && (!w->out || !w->out_ptrs))) {
 		free(w->ring);
 		free(w->batch);
+		free(w->out);
+		free(w->out_ptrs);
 		free(w);
 		return -ENOMEM;
 	}
@@ -368,6 +387,8 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 	if (rc) {
 		free(w->ring);
 		free(w->batch);
+		free(w->out);
+		free(w->out_ptrs);
 		free(w);
 		return -rc;
 	}
@@ -375,16 +396,22 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 	return 0;
 }
 
-/* Under the lock: queue ev or say why not. */
-static int enqueue(sp_writer *w, sp_event *ev)
+/* Under the lock: queue p or say why not. */
+static int enqueue(sp_writer *w, sp_prepared *p)
 {
 	w->stats.submitted++;
+	if (!p) { /* no memory to prepare it */
+		w->stats.dropped_queue_full++;
+		w->unsaved_dropped_queue++;
+		w->done_seq++;
+		return SP_EQUEUEFULL;
+	}
 	if (w->stopping) {
 		w->done_seq++;
 		return SP_ESTOPPED;
 	}
-	if (w->len >= w->opt.queue_max ||
-	    w->bytes + sizeof(*ev) + ev->raw_len > w->opt.queue_bytes_max) {
+	size_t size = sp_prepared_size(p);
+	if (w->len >= w->opt.queue_max || w->bytes + size > w->opt.queue_bytes_max) {
 		w->stats.dropped_queue_full++;
 		w->unsaved_dropped_queue++;
 		w->done_seq++;
@@ -395,14 +422,15 @@ static int enqueue(sp_writer *w, sp_event *ev)
 	 * one older than the last by less than a second becomes 1 ns younger
 	 * than it. Event keys then grow in commit order and a fold round is
 	 * never cut short by an event below its end (see ingest.c). */
-	if (!ev->origin[0]) {
-		if (ev->ts_ns <= w->last_local_ts && w->last_local_ts - ev->ts_ns < SP_NS_PER_SEC)
-			ev->ts_ns = w->last_local_ts + 1;
-		if (ev->ts_ns > w->last_local_ts)
-			w->last_local_ts = ev->ts_ns;
+	if (sp_prepared_local(p)) {
+		uint64_t ts = sp_prepared_time(p);
+		if (ts <= w->last_local_ts && w->last_local_ts - ts < SP_NS_PER_SEC)
+			sp_prepared_set_time(p, ts = w->last_local_ts + 1);
+		if (ts > w->last_local_ts)
+			w->last_local_ts = ts;
 	}
-	w->ring[(w->head + w->len) % w->opt.queue_max] = ev;
-	w->bytes += sizeof(*ev) + ev->raw_len;
+	w->ring[(w->head + w->len) % w->opt.queue_max] = p;
+	w->bytes += size;
 	/* the writer sleeps on an empty queue, or waits for a full batch */
 	if (w->len++ == 0 || w->len == w->opt.batch_max)
 		pthread_cond_signal(&w->wake);
@@ -413,29 +441,34 @@ static int enqueue(sp_writer *w, sp_event *ev)
 
 int sp_writer_submit(sp_writer *w, sp_event *ev)
 {
+	/* the record is made here, on the producer's thread */
+	sp_prepared *p = sp_event_prepare(ev);
+	free(ev);
 	pthread_mutex_lock(&w->lock);
-	int rc = enqueue(w, ev);
+	int rc = enqueue(w, p);
 	pthread_mutex_unlock(&w->lock);
 	if (rc)
-		free(ev);
+		free(p);
 	return rc;
 }
 
 size_t sp_writer_submit_many(sp_writer *w, sp_event *const *evs, size_t n)
 {
 	size_t queued = 0;
-	bool refused[64];
+	sp_prepared *p[64];
 	for (size_t base = 0; base < n; base += 64) {
 		size_t m = n - base < 64 ? n - base : 64;
-		pthread_mutex_lock(&w->lock);
 		for (size_t i = 0; i < m; i++) {
-			refused[i] = enqueue(w, evs[base + i]) != 0;
-			queued += !refused[i];
+			p[i] = sp_event_prepare(evs[base + i]);
+			free(evs[base + i]);
 		}
+		pthread_mutex_lock(&w->lock);
+		for (size_t i = 0; i < m; i++)
+			if (enqueue(w, p[i]) == 0)
+				p[i] = NULL, queued++;
 		pthread_mutex_unlock(&w->lock);
 		for (size_t i = 0; i < m; i++)
-			if (refused[i])
-				free(evs[base + i]);
+			free(p[i]);
 	}
 	return queued;
 }
@@ -483,5 +516,7 @@ void sp_writer_stop(sp_writer *w)
 	pthread_cond_destroy(&w->settled);
 	free(w->ring);
 	free(w->batch);
+	free(w->out);
+	free(w->out_ptrs);
 	free(w);
 }

@@ -20,7 +20,8 @@ typedef struct sp_writer sp_writer;
 
 struct sp_writer_options {
 	size_t queue_max;           /* events waiting; default 65536 */
-	size_t queue_bytes_max;     /* and the memory they hold; default 32 MiB */
+	size_t queue_bytes_max;     /* and the memory they hold (their prepared
+				     * records); default 32 MiB */
 	size_t batch_max;           /* events per transaction; the store's batch_max */
 	uint64_t sweep_interval_ns; /* 0: never sweep */
 	uint64_t fold_interval_ns;  /* aggregates lag events by at most this; default 1 s */
@@ -33,7 +34,8 @@ struct sp_writer_options {
 	 * running total of committed events. Optional. */
 	void (*on_commit)(uint64_t committed_total, void *ud);
 	/* Called on the writer thread after each successful commit with the
-	 * committed events (valid during the call): event outputs. Optional. */
+	 * committed events (decoded again from their records, valid during the
+	 * call): event outputs. Optional. */
 	void (*on_events)(sp_event *const *events, size_t n, void *ud);
 	/* Called inside each transaction: add the caller's counters with
 	 * sp_wtxn_counter_add(). Optional. */
@@ -51,8 +53,10 @@ struct sp_writer_stats {
 };
 
 int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_options *opt);
-/* Takes ownership of ev (from sp_event_new). Returns 0, SP_EQUEUEFULL or
- * SP_ESTOPPED; ev is freed in the error cases. Safe from any thread.
+/* Takes ownership of ev (from sp_event_new) and frees it: the queue holds
+ * the record the caller's thread prepares from it (sp_event_prepare), about
+ * the size of the raw message. Returns 0, SP_EQUEUEFULL (also when there
+ * is no memory to prepare it) or SP_ESTOPPED. Safe from any thread.
  * This node's events (origin "") are queued in time order: one stamped
  * less than a second before the last one queued gets that one's time plus
  * 1 ns (producers stamp events a little before they queue them). */

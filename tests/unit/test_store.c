@@ -622,6 +622,57 @@ static void test_release_map(void **state)
 	sp_store_close(st);
 }
 
+/* A prepared event stores and folds as the event itself would, and reads
+ * back as it; setting its time changes the record too. */
+static void test_prepared_events(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	uint64_t now = sp_now_ns();
+	sp_event *e = ev("2001:db8::1:0:0:5", "+441234", "00449876", "ua-x", now);
+	strcpy(e->method, "REGISTER");
+	sp_prepared *p = sp_event_prepare(e);
+	assert_non_null(p);
+	assert_true(sp_prepared_local(p) && sp_prepared_time(p) == now);
+	sp_prepared_set_time(p, now + 7);
+	sp_event d;
+	assert_int_equal(sp_prepared_event(p, &d), 0);
+	assert_true(d.ts_ns == now + 7);
+	assert_string_equal(d.src_ip, e->src_ip);
+	assert_string_equal(d.user_agent, "ua-x");
+	assert_int_equal(d.raw_len, e->raw_len);
+	assert_memory_equal(d.raw, e->raw, e->raw_len);
+	sp_event *peer = ev("203.0.113.60", "", "", "", now + 8);
+	strcpy(peer->origin, "peerkey");
+	sp_prepared *pp = sp_event_prepare(peer);
+	assert_false(sp_prepared_local(pp));
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	sp_prepared *both[2] = { p, pp };
+	assert_int_equal(sp_wtxn_add_prepared(tx, both, 2), 0);
+	assert_int_equal(sp_wtxn_fold(tx), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	free(p);
+	free(pp);
+	free(peer);
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "2001:db8::1:0:0:5", &a), 0);
+	assert_true(a.reports[0].count == 1 && a.reports[0].first_ns == now + 7);
+	assert_int_equal(a.methods, sp_method_bit("REGISTER"));
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "441234", &a), 0);
+	assert_int_equal(a.n_raws, 1);
+	assert_string_equal(a.raws[0], "+441234");
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "449876", &a), 0);
+	assert_string_equal(a.raws[0], "00449876");
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.60", &a), 0);
+	assert_string_equal(a.reports[0].reporter, "peerkey");
+	uint64_t got[4], *gp = got;
+	assert_int_equal(sp_store_foreach_event(st, 0, ts_cb, &gp, NULL), 0);
+	assert_true(gp - got == 2 && got[0] == now + 7 && got[1] == now + 8);
+	free(e);
+	sp_store_close(st);
+}
+
 /* A child process that holds the store's write lock until told to let go:
  * the writer in this process can then commit nothing. */
 struct lock_holder {
@@ -728,8 +779,14 @@ static void test_writer_queue_full(void **state)
 
 static void test_writer_queue_memory_bound(void **state)
 {
-	/* room for about 50 events by memory, 100000 by count */
-	size_t one = sizeof(sp_event) + strlen("INVITE sip:x@y SIP/2.0\r\n\r\n");
+	/* room for about 50 events by memory, 100000 by count: the queue
+	 * holds prepared records */
+	sp_event *e = ev("203.0.113.9", "", "", "", 0);
+	sp_prepared *p = sp_event_prepare(e);
+	size_t one = sp_prepared_size(p);
+	assert_true(one < sizeof(sp_event)); /* smaller than the event */
+	free(p);
+	free(e);
 	queue_full_case(*state, 100000, 50 * one, 50 + 16 + 200, 200);
 }
 
@@ -950,6 +1007,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fold_round_crash_mid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_round_crash_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_round_late_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_time_order, setup, teardown),
