@@ -244,7 +244,7 @@ int cmd_run(int argc, char **argv)
 		.queue_bytes_max = n.cfg.queue_memory,
 		.batch_max = n.cfg.batch_size,
 		.sweep_interval_ns = n.cfg.sweep_interval_ns,
-		.on_events = on_events,
+		.on_events = n.out ? on_events : NULL, /* decoding for no output costs */
 		.collect = collect,
 		.ud = &n,
 	};

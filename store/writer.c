@@ -93,14 +93,15 @@ static bool flush_asked(sp_writer *w)
 	return requested;
 }
 
-/* Start a fold round (between transactions) when one is due: memory, the
- * interval since the last, or a flush. */
-static void maybe_start_round(sp_writer *w, bool asked)
+/* Start a fold round (between transactions) when one is due: memory, a
+ * flush, or the interval since the last: under load the gap grows with
+ * the rounds' cost; idle, what is pending is folded within fold_interval. */
+static void maybe_start_round(sp_writer *w, bool asked, bool idle)
 {
 	if (sp_store_folding(w->st) || !sp_store_pending(w->st))
 		return;
-	uint64_t now = sp_mono_ns();
-	if (!asked && !sp_store_fold_due(w->st) && now - w->last_fold_ns < w->fold_gap_ns)
+	uint64_t now = sp_mono_ns(), gap = idle ? w->opt.fold_interval_ns : w->fold_gap_ns;
+	if (!asked && !sp_store_fold_due(w->st) && now - w->last_fold_ns < gap)
 		return;
 	if (sp_store_fold_begin(w->st) == 1) {
 		w->last_fold_ns = now;
@@ -119,7 +120,7 @@ static size_t fold_budget(sp_writer *w)
 static int commit_batch(sp_writer *w, size_t n)
 {
 	sp_wtxn *tx;
-	maybe_start_round(w, flush_asked(w));
+	maybe_start_round(w, flush_asked(w), n == 0);
 	bool folding = sp_store_folding(w->st);
 	uint64_t start = sp_mono_ns();
 	int rc = sp_wtxn_begin(w->st, &tx);
@@ -177,7 +178,7 @@ static void idle_fold(sp_writer *w)
 	requested = w->fold_requested;
 	pthread_mutex_unlock(&w->lock);
 	for (;;) {
-		maybe_start_round(w, requested);
+		maybe_start_round(w, requested, true);
 		if (!sp_store_folding(w->st))
 			break;
 		int rc = commit_batch(w, 0);
@@ -245,7 +246,7 @@ static void *writer_main(void *arg)
 		while (w->len == 0 && !w->stopping && !w->fold_requested) {
 			uint64_t now = sp_mono_ns();
 			if (next_sweep <= now || sp_store_folding(w->st) ||
-			    (sp_store_pending(w->st) && now - w->last_fold_ns >= w->fold_gap_ns))
+			    (sp_store_pending(w->st) && now - w->last_fold_ns >= w->opt.fold_interval_ns))
 				break;
 			/* wake for the next fold or, idle, once a second */
 			uint64_t wait = sp_store_pending(w->st) ? w->opt.fold_interval_ns / 4 : SP_NS_PER_SEC;
