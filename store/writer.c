@@ -29,6 +29,7 @@ struct sp_writer {
 	uint64_t last_fold_ns;  /* monotonic: when the last round began */
 	uint64_t fold_gap_ns;   /* least time between rounds: grows with their cost */
 	uint64_t round_ns;      /* time in transactions of the running round */
+	uint64_t fold_retry_ns; /* after a failed fold step: no folding before */
 	uint64_t last_commit_ns;
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
@@ -65,6 +66,9 @@ static void save_counters(sp_writer *w, sp_wtxn *tx, uint64_t recorded)
 static void report_error(sp_writer *w, int rc, size_t lost)
 {
 	uint64_t now = sp_mono_ns();
+	pthread_mutex_lock(&w->lock);
+	w->stats.last_error = rc;
+	pthread_mutex_unlock(&w->lock);
 	/* at most one line a minute: a full disk must not also fill the log */
 	if (now - w->last_error_log_ns > 60 * SP_NS_PER_SEC || !w->last_error_log_ns) {
 		log_error("store write failed, %zu events dropped (%llu so far): %s", lost,
@@ -96,9 +100,17 @@ static bool flush_asked(sp_writer *w)
 /* Start a fold round (between transactions) when one is due: memory, a
  * flush, or the interval since the last: under load the gap grows with
  * the rounds' cost; idle, what is pending is folded within fold_interval. */
+/* A fold step that failed (the store full, an I/O error) is tried again
+ * after fold_interval, not at once: it would fail again, and the events
+ * sharing its transaction with it. */
+static bool fold_blocked(sp_writer *w)
+{
+	return w->fold_retry_ns && sp_mono_ns() < w->fold_retry_ns;
+}
+
 static void maybe_start_round(sp_writer *w, bool asked, bool idle)
 {
-	if (sp_store_folding(w->st) || !sp_store_pending(w->st))
+	if (sp_store_folding(w->st) || !sp_store_pending(w->st) || fold_blocked(w))
 		return;
 	uint64_t now = sp_mono_ns(), gap = idle ? w->opt.fold_interval_ns : w->fold_gap_ns;
 	if (!asked && !sp_store_fold_due(w->st) && now - w->last_fold_ns < gap)
@@ -121,7 +133,7 @@ static int commit_batch(sp_writer *w, size_t n)
 {
 	sp_wtxn *tx;
 	maybe_start_round(w, flush_asked(w), n == 0);
-	bool folding = sp_store_folding(w->st);
+	bool folding = sp_store_folding(w->st) && !fold_blocked(w);
 	uint64_t start = sp_mono_ns();
 	int rc = sp_wtxn_begin(w->st, &tx);
 	if (rc)
@@ -137,10 +149,14 @@ static int commit_batch(sp_writer *w, size_t n)
 	}
 	if (rc) {
 		sp_wtxn_abort(tx);
+		if (folding)
+			w->fold_retry_ns = sp_mono_ns() + w->opt.fold_interval_ns;
 		return rc;
 	}
 	rc = sp_wtxn_commit(tx);
 	uint64_t end = sp_mono_ns();
+	if (rc && folding)
+		w->fold_retry_ns = end + w->opt.fold_interval_ns;
 	if (rc == 0)
 		w->last_commit_ns = end;
 	/* a fold reads aggregate pages through the store's map, and appends
@@ -179,7 +195,7 @@ static void idle_fold(sp_writer *w)
 	pthread_mutex_unlock(&w->lock);
 	for (;;) {
 		maybe_start_round(w, requested, true);
-		if (!sp_store_folding(w->st))
+		if (!sp_store_folding(w->st) || fold_blocked(w))
 			break;
 		int rc = commit_batch(w, 0);
 		if (rc) {
@@ -245,8 +261,10 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		while (w->len == 0 && !w->stopping && !w->fold_requested) {
 			uint64_t now = sp_mono_ns();
-			if (next_sweep <= now || sp_store_folding(w->st) ||
-			    (sp_store_pending(w->st) && now - w->last_fold_ns >= w->opt.fold_interval_ns))
+			bool can_fold = !w->fold_retry_ns || now >= w->fold_retry_ns;
+			if (next_sweep <= now || (can_fold && sp_store_folding(w->st)) ||
+			    (can_fold && sp_store_pending(w->st) &&
+			     now - w->last_fold_ns >= w->opt.fold_interval_ns))
 				break;
 			/* wake for the next fold or, idle, once a second */
 			uint64_t wait = sp_store_pending(w->st) ? w->opt.fold_interval_ns / 4 : SP_NS_PER_SEC;
@@ -271,8 +289,10 @@ static void *writer_main(void *arg)
 		}
 		if (w->len == 0 && w->stopping) {
 			pthread_mutex_unlock(&w->lock);
-			/* the last folds, and the caller's counters, before the store closes */
+			/* the last folds, and the caller's counters, before the store
+			 * closes: one more try after a failure, not more */
 			int rc;
+			w->fold_retry_ns = 0;
 			do
 				rc = commit_batch(w, 0);
 			while (rc == 0 && (sp_store_folding(w->st) || sp_store_pending(w->st)));

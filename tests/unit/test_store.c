@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sp_error.h"
@@ -852,6 +853,48 @@ static void write_file(const char *path, const void *data, size_t len)
 	close(fd);
 }
 
+/* A store too full to fold into: the writer tries again after
+ * fold_interval, not in a loop (it spun a core before). */
+static void test_map_full_fold_backs_off(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 1 << 20); /* 1 MiB */
+	int rc = 0, n = 0;
+	while (rc == 0) { /* events with distinct sources, never folded */
+		sp_event *evs[16];
+		for (int i = 0; i < 16; i++, n++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "10.%d.%d.%d", n >> 16, (n >> 8) & 255, n & 255);
+			evs[i] = ev(ip, "", "", "", 0);
+		}
+		sp_wtxn *tx;
+		assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+		rc = sp_wtxn_add_events(tx, evs, 16);
+		if (rc == 0)
+			rc = sp_wtxn_commit(tx);
+		else
+			sp_wtxn_abort(tx);
+		for (int i = 0; i < 16; i++)
+			free(evs[i]);
+	}
+	assert_true(sp_store_pending(st) > 100);
+	sp_writer *w;
+	struct sp_writer_options o = { .fold_interval_ns = SP_NS_PER_SEC / 5 };
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	struct timespec a, b;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+	struct timespec one = { 1, 0 };
+	nanosleep(&one, NULL);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+	double cpu = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	struct sp_writer_stats ws;
+	sp_writer_get_stats(w, &ws);
+	assert_int_equal(ws.last_error, MDB_MAP_FULL); /* it did try */
+	assert_true(cpu < 0.3); /* a second, some tries: not a spinning core */
+	sp_writer_stop(w);
+	sp_store_close(st);
+}
+
 static void test_foreign_and_corrupt_files(void **state)
 {
 	struct fixture *f = *state;
@@ -1014,6 +1057,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_memory_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_full_fold_backs_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_reader_process, setup, teardown),
 	};
