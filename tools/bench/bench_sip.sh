@@ -9,6 +9,8 @@
 #   tools/bench/bench_sip.sh --quick        # smoke: 2 s steps, fewer rates
 #   tools/bench/bench_sip.sh --perf DIR     # also: perf record the UDP listener
 #                                           # and writer threads in a 100k/s flood
+#   tools/bench/bench_sip.sh --udp-only --rates "100000" --seconds 10
+#                                           # only UDP floods, at these rates
 #
 # Steps (each on a fresh node with a fresh data dir in a temp dir, removed
 # at the end; SIP on 127.0.0.1:5060, --no-share, the default --sync and
@@ -19,7 +21,7 @@
 #   4. TLS: 200, 500, 1000 handshakes/s for 5 s each, responsive (-r).
 # "recorded" is events_recorded in the store after a clean stop (SIGTERM
 # commits everything queued). Loss is split into the kernel's receive-buffer
-# drops (Udp RcvbufErrors of the namespace), the node's queue-full drops and
+# drops (Udp RcvbufErrors + MemErrors of the namespace), the node's queue-full drops and
 # parse errors. Node CPU is utime+stime from /proc over the flood; RSS is
 # VmRSS sampled every 0.2 s. The load generator shares the CPUs with the node.
 #
@@ -32,16 +34,30 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-"$root/build-bench"}
 quick=0
 perfdir=
+udp_only=0
+rates_opt=
+secs_opt=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
+	--udp-only) udp_only=1 ;;
+	--rates)
+		[ $# -ge 2 ] || { echo "bench_sip: --rates needs a list" >&2; exit 2; }
+		rates_opt=$2
+		shift
+		;;
+	--seconds)
+		[ $# -ge 2 ] || { echo "bench_sip: --seconds needs a number" >&2; exit 2; }
+		secs_opt=$2
+		shift
+		;;
 	--perf)
 		[ $# -ge 2 ] || { echo "bench_sip: --perf needs a directory" >&2; exit 2; }
 		mkdir -p "$2"
 		perfdir=$(cd "$2" && pwd)
 		shift
 		;;
-	-h | --help) sed -n '4,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '4,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench_sip: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -55,6 +71,9 @@ if [ "${BENCH_SIP_NETNS:-}" != 1 ]; then
 	ninja -C "$build" >&2
 	set -- # the parsed options again, the --perf directory absolute
 	if [ "$quick" = 1 ]; then set -- --quick; fi
+	if [ "$udp_only" = 1 ]; then set -- "$@" --udp-only; fi
+	if [ -n "$rates_opt" ]; then set -- "$@" --rates "$rates_opt"; fi
+	if [ -n "$secs_opt" ]; then set -- "$@" --seconds "$secs_opt"; fi
 	if [ -n "$perfdir" ]; then set -- "$@" --perf "$perfdir"; fi
 	if [ "$(id -u)" = 0 ]; then
 		exec unshare -n env BENCH_SIP_NETNS=1 sh "$0" "$@"
@@ -173,6 +192,18 @@ mem() {
 	echo "$r $a $f"
 }
 
+# packets dropped before any socket saw them: the per-CPU input backlog
+# (netdev_max_backlog) was full; machine-wide (column 2 of softnet_stat)
+backlog_drops() {
+	awk '{ t += strtonum("0x" $2) } END { print t + 0 }' /proc/net/softnet_stat
+}
+
+# datagrams the kernel dropped for want of buffer: the socket's receive
+# buffer (RcvbufErrors) or UDP memory as a whole (MemErrors, udp_mem)
+kernel_drops() {
+	echo $(($(snmp_udp RcvbufErrors) + $(snmp_udp MemErrors)))
+}
+
 # a field of the Udp: line of this namespace's /proc/net/snmp
 snmp_udp() {
 	awk -v f="$1" '$1 == "Udp:" { if (!h) { for (i = 2; i <= NF; i++) if ($i == f) c = i; h = 1 }
@@ -205,7 +236,7 @@ start_node() {
 	ddir="$work/$name"
 	log="$work/$name.log"
 	"$sp" run --data-dir "$ddir" --sip-address 127.0.0.1 --sip-port "$port" \
-		--sip-tls-port "$tls_port" --no-share "$@" >"$log" 2>&1 &
+		--sip-tls-port "$tls_port" --no-share --map-size "$map_size" "$@" >"$log" 2>&1 &
 	node_pid=$!
 	i=0
 	while ! grep -q "SIP honeypot running" "$log" 2>/dev/null; do
@@ -412,7 +443,7 @@ echo "node: $sp ($($sp version 2>/dev/null | head -n 1))"
 defaults=$("$sp" help run 2>/dev/null |
 	sed -n 's/^ *\(--\(sync\|queue-size\|queue-memory\|batch-size\|sip-max-connections\)\) .*\[\([^]]*\)\].*/\1 \3/p' |
 	tr '\n' ' ' | sed 's/ $//')
-echo "settings: SIP on 127.0.0.1:$port (TLS $tls_port) in a private network namespace, --no-share; defaults: ${defaults:-?}; UDP and burst passive, TCP and TLS responsive (-r)"
+echo "settings: SIP on 127.0.0.1:$port (TLS $tls_port) in a private network namespace, --no-share, --map-size 4G (a 10-s flood at 100,000/s stores about 1.3 GB; the default 1G fills up); defaults: ${defaults:-?}; UDP and burst passive, TCP and TLS responsive (-r)"
 echo "memory: MiB = 1024 KiB; RSS is VmRSS = RssAnon (anon: heap, queue, pending tables, LMDB's dirty pages) + RssFile (file: libraries and the store's mapped pages); RssShmem is 0 here"
 
 # other load makes every figure low: say so
@@ -439,8 +470,13 @@ else
 	tls_rates="200 500 1000"
 	tls_secs=5
 fi
+[ -z "$rates_opt" ] || udp_rates=$rates_opt
+[ -z "$secs_opt" ] || udp_secs=$secs_opt
 tcp_rate=2000
 burst_count=10000
+# a 10 s flood at 100,000/s stores about 1.3 GB (events and a new number
+# aggregate each): the default map (1G) would fill and drop the rest
+map_size=4G
 stall_ms=100
 seed=1
 
@@ -463,12 +499,14 @@ for rate in $udp_rates; do
 		echo "node UDP receive buffer: $(calc 'printf "%.0f", a / 1048576' "${rb:-0}") MiB (kernel accounting: about $(calc 'printf "%.0f", a / 1700' "${rb:-0}") datagrams of 1 kB)"
 		rcvbuf_said=1
 	fi
-	k0=$(snmp_udp RcvbufErrors)
+	k0=$(kernel_drops)
+	b0=$(backlog_drops)
 	seed=$((seed + 1))
 	f="$work/udp-$rate.out"
 	flood "$f" udp --target "127.0.0.1:$port" --rate "$rate" --seconds "$udp_secs" --seed "$seed"
 	drain
-	k1=$(snmp_udp RcvbufErrors)
+	k1=$(kernel_drops)
+	b1=$(backlog_drops)
 	stop_node
 	sent=$(fval sent "$f")
 	rec=$(counter events_recorded "$stats")
@@ -476,20 +514,22 @@ for rate in $udp_rates; do
 	rcv=$(counter sip_received "$stats")
 	qf=$(counter events_dropped_queue_full "$stats")
 	pe=$(counter sip_parse_errors "$stats")
+	sf=$(counter events_dropped_store_error "$stats")
 	kd=$((k1 - k0))
+	bd=$((b1 - b0))
 	lost=$((sent - rec))
-	other=$((lost - kd - qf - pe))
+	other=$((lost - kd - bd - qf - sf - pe))
 	lpct=$(calc 'printf "%.2f", c ? (c - a) * 100 / c : 0' "$rec" 0 "$sent")
 	recps=$(calc 'printf "%.0f", a / b' "$rec" "$udp_secs")
 	echo "udp $rate/s: sent $sent in $(fval elapsed "$f") s ($(fval rate_achieved "$f")/s achieved, generator $(fval generator_cpu "$f")% CPU, up to $(fval behind_schedule_max "$f") ms behind schedule)"
 	echo "udp $rate/s: recorded $rec ($recps/s over the flood; events_udp $udp, sip_received $rcv)"
-	echo "udp $rate/s: lost $lost ($lpct%): kernel receive buffer full (Udp RcvbufErrors) $kd, node queue full $qf, not SIP $pe, unaccounted $other"
+	echo "udp $rate/s: lost $lost ($lpct%): kernel input backlog full (softnet, machine-wide) $bd, kernel buffers full (Udp RcvbufErrors + MemErrors) $kd, node queue full $qf, store full or failing $sf, not SIP $pe, unaccounted $other"
 	echo "udp $rate/s: node CPU $cpu_pct% of one core over the flood (UDP listener threads $lcpu_pct%, writer thread $wcpu_pct%); busy $(calc 'printf "%.1f", a / 1000' "$busy_ms") s after the flood ended"
 	echo "udp $rate/s: $machine_line; waiting for a CPU: UDP listeners $lwait_pct% of the time, writer $wwait_pct%"
 	echo "udp $rate/s: node RSS idle before $(mib "$start_rss") MiB (anon $(mib "$start_anon"), file $(mib "$start_file")); peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file")) in the flood and drain, largest anon $(mib "$max_anon"), largest file $(mib "$max_file"); idle 2 s after $(mib "$idle_rss") MiB (anon $(mib "$idle_anon"), file $(mib "$idle_file"))"
 	echo "udp $rate/s: stop (commit and fold what is queued) $(calc 'printf "%.2f", a / 1000' "$stop_ms") s"
 	printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %8s %8s %6s\n" "$rate" "$sent" "$rec" "$recps" \
-		"$lpct" "$kd" "$qf" "$cpu_pct" "$lcpu_pct" "$wcpu_pct" "$other_pct" "$(mib "$peak_rss")" \
+		"$lpct" "$((kd + bd))" "$qf" "$cpu_pct" "$lcpu_pct" "$wcpu_pct" "$other_pct" "$(mib "$peak_rss")" \
 		"$(mib "$peak_anon")" "$(calc 'printf "%.1f", a / 1000' "$busy_ms")" >>"$table"
 	if [ "$recps" -gt "$best_recps" ]; then
 		best_recps=$recps
@@ -505,21 +545,31 @@ for rate in $udp_rates; do
 	track_rss "udp $rate/s"
 done
 echo
-echo "UDP per rate (rec/s: recorded over the flood time; kernel: Udp RcvbufErrors; cpu% node, udp% its UDP listener threads, wrt% its writer, oth% other processes, all in % of one CPU over the flood; rss and anon: peaks in MiB; busy: s after the flood)"
+echo "UDP per rate (rec/s: recorded over the flood time; kernel: input backlog (softnet) + Udp RcvbufErrors + MemErrors; cpu% node, udp% its UDP listener threads, wrt% its writer, oth% other processes, all in % of one CPU over the flood; rss and anon: peaks in MiB; busy: s after the flood)"
 printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %8s %8s %6s\n" "rate/s" "sent" "recorded" "rec/s" \
 	"lost%" "kernel" "qfull" "cpu%" "udp%" "wrt%" "oth%" "rss" "anon" "busy"
 cat "$table"
 
+b_rec=0
+b_sent=0
+t_rate=0
+t_failed=0
+t_stalls=0
+t_rec=0
+t_max=0
+tls_best=0
+tls_best_line="not run"
+if [ "$udp_only" = 0 ]; then
 # ---- 2. burst -------------------------------------------------------------------
 echo
 echo "== UDP burst: $burst_count datagrams as fast as possible, passive mode"
 start_node burst
 idle_mem
-k0=$(snmp_udp RcvbufErrors)
+k0=$(kernel_drops)
 f="$work/burst.out"
 flood "$f" burst --target "127.0.0.1:$port" --count "$burst_count" --seed 99
 drain
-k1=$(snmp_udp RcvbufErrors)
+k1=$(kernel_drops)
 stop_node
 b_sent=$(fval sent "$f")
 b_rec=$(counter events_recorded "$stats")
@@ -589,6 +639,8 @@ for rate in $tls_rates; do
 	track_rss "tls $rate/s"
 done
 
+fi # udp_only
+
 # ---- 5. perf (optional) -------------------------------------------------------------
 if [ -n "$perfdir" ] && ! command -v perf >/dev/null 2>&1; then
 	echo
@@ -637,15 +689,19 @@ printf "%-34s %-52s %-30s %s\n" "UDP events/s recorded, zero loss" \
 printf "%-34s %-52s %-30s %s\n" "UDP at 100000/s" "$r100_line" "zero loss" "$r100_ok"
 printf "%-34s %-52s %-30s %s\n" "UDP capacity (most recorded)" \
 	"$best_recps events/s recorded (offered $best_recps_rate/s)" "(no target)" "-"
-printf "%-34s %-52s %-30s %s\n" "burst of $burst_count datagrams" "$b_rec recorded" "all recorded" \
-	"$(v "$([ "$b_rec" = "$burst_count" ] && echo 1)")"
-printf "%-34s %-52s %-30s %s\n" "TCP connections/s" \
-	"$t_rate/s made, $t_failed failed, $t_rec recorded, max connect $t_max ms" \
-	">= 2000/s, no stalls (>= $stall_ms ms)" \
-	"$(v "$([ "$t_rate" -ge $((tcp_rate * 99 / 100)) ] && [ "$t_failed" = 0 ] && [ "$t_stalls" = 0 ] && [ "$t_rec" = "$t_made" ] && echo 1)")"
-printf "%-34s %-52s %-30s %s\n" "TLS handshakes/s (clean: no failure," "best clean rate $tls_best/s: $tls_best_line" \
-	"(no target)" "-"
-printf "%-34s\n" "  all recorded, p99 < $stall_ms ms)"
+if [ "$udp_only" = 1 ]; then
+	echo "(--udp-only: burst, TCP and TLS not run)"
+else
+	printf "%-34s %-52s %-30s %s\n" "burst of $burst_count datagrams" "$b_rec recorded" "all recorded" \
+		"$(v "$([ "$b_rec" = "$burst_count" ] && echo 1)")"
+	printf "%-34s %-52s %-30s %s\n" "TCP connections/s" \
+		"$t_rate/s made, $t_failed failed, $t_rec recorded, max connect $t_max ms" \
+		">= 2000/s, no stalls (>= $stall_ms ms)" \
+		"$(v "$([ "$t_rate" -ge $((tcp_rate * 99 / 100)) ] && [ "$t_failed" = 0 ] && [ "$t_stalls" = 0 ] && [ "$t_rec" = "$t_made" ] && echo 1)")"
+	printf "%-34s %-52s %-30s %s\n" "TLS handshakes/s (clean: no failure," "best clean rate $tls_best/s: $tls_best_line" \
+		"(no target)" "-"
+	printf "%-34s\n" "  all recorded, p99 < $stall_ms ms)"
+fi
 printf "%-34s %-52s %-30s %s\n" "RSS during a flood (worst VmRSS)" \
 	"$(mib "$worst_rss") MiB (anon $(mib "${worst_rss_anon:-0}"), file $(mib "${worst_rss_file:-0}")) in $worst_rss_run" "< 64 MiB" \
 	"$(v "$([ "$worst_rss" -lt 65536 ] && echo 1)")"
