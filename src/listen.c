@@ -73,6 +73,7 @@ struct sp_listeners {
 	struct conn *conns; /* open connections */
 	unsigned nconns;
 	bool stopped;
+	_Atomic bool udp_stopping;
 };
 
 struct sp_listen_counters *sp_listeners_counters(sp_listeners *l)
@@ -121,6 +122,8 @@ static int bind_one(sp_listeners *l, const char *addr, uint16_t port, enum sock_
 			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 		else
 			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+		struct timeval tv = { 0, 250000 }; /* readers look at the stop flag */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		int rb = (int)l->opt.udp_rcvbuf, got = 0;
 		socklen_t gl = sizeof(got);
 		if (rb > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) != 0)
@@ -296,49 +299,43 @@ static void *udp_main(void *arg)
 		log_error("UDP listener: out of memory");
 		goto out;
 	}
-	for (;;) {
-		struct pollfd pfd[2] = { { s->fd, POLLIN, 0 }, { l->stop_fd, POLLIN, 0 } };
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
+	/* Blocking reads, not poll: the threads of a socket wait in recvmmsg,
+	 * where each arrival wakes one of them (poll wakes them all, for
+	 * one datagram). MSG_WAITFORONE returns once one is there, with
+	 * whatever else is queued. Stopping sets the flag and shuts the
+	 * socket down, which wakes them; SO_RCVTIMEO is the safety net. */
+	while (!atomic_load_explicit(&l->udp_stopping, memory_order_acquire)) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			iov[i].iov_base = bufs + (size_t)i * (UDP_BUF + 1);
+			iov[i].iov_len = UDP_BUF;
+			msgs[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
+							    .msg_namelen = sizeof(from[i]),
+							    .msg_iov = &iov[i],
+							    .msg_iovlen = 1,
+							    .msg_control = ctl[i],
+							    .msg_controllen = sizeof(ctl[i]) };
 		}
-		if (pfd[1].revents)
-			break;
+		int n = recvmmsg(s->fd, msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
+		if (n <= 0)
+			break; /* shut down (0), or the socket is gone */
+		for (int i = 0; i < n; i++) {
+			struct sockaddr_storage dst;
+			struct udp_reply r = { s->fd, &msgs[i].msg_hdr };
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				atomic_fetch_add_explicit(&l->ctr.udp_truncated, 1, memory_order_relaxed);
+				continue;
+			}
+			udp_dst(&msgs[i].msg_hdr, s->family, port, &dst);
+			sp_honeypot_handle(l->hp, iov[i].iov_base, msgs[i].msg_len, SP_TP_UDP,
+					   (struct sockaddr *)&from[i], (struct sockaddr *)&dst, udp_reply,
+					   &r, &batch);
+		}
+		sp_honeypot_flush(l->hp, &batch);
 		if (ut->index == 0 && sp_mono_ns() - drops_checked_ns > SP_NS_PER_SEC / 10) {
 			udp_count_kernel_drops(l, s->fd, &kernel_dropped);
 			drops_checked_ns = sp_mono_ns();
-		}
-		for (;;) { /* drain the socket in batches */
-			for (int i = 0; i < UDP_BATCH; i++) {
-				iov[i].iov_base = bufs + (size_t)i * (UDP_BUF + 1);
-				iov[i].iov_len = UDP_BUF;
-				msgs[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
-								    .msg_namelen = sizeof(from[i]),
-								    .msg_iov = &iov[i],
-								    .msg_iovlen = 1,
-								    .msg_control = ctl[i],
-								    .msg_controllen = sizeof(ctl[i]) };
-			}
-			int n = recvmmsg(s->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
-			if (n <= 0)
-				break;
-			for (int i = 0; i < n; i++) {
-				struct sockaddr_storage dst;
-				struct udp_reply r = { s->fd, &msgs[i].msg_hdr };
-				if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-					atomic_fetch_add_explicit(&l->ctr.udp_truncated, 1,
-								  memory_order_relaxed);
-					continue;
-				}
-				udp_dst(&msgs[i].msg_hdr, s->family, port, &dst);
-				sp_honeypot_handle(l->hp, iov[i].iov_base, msgs[i].msg_len, SP_TP_UDP,
-						   (struct sockaddr *)&from[i], (struct sockaddr *)&dst,
-						   udp_reply, &r, &batch);
-			}
-			sp_honeypot_flush(l->hp, &batch);
-			if (n < UDP_BATCH)
-				break;
 		}
 	}
 	if (ut->index == 0)
@@ -705,8 +702,12 @@ void sp_listeners_stop(sp_listeners *l)
 	if (!l || l->stopped)
 		return;
 	uint64_t one = 1;
+	atomic_store_explicit(&l->udp_stopping, true, memory_order_release);
 	if (write(l->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("cannot wake the listeners: %s", strerror(errno));
+	for (int i = 0; i < l->nsocks; i++) /* wakes the UDP readers */
+		if (l->socks[i].kind == SOCK_UDP)
+			shutdown(l->socks[i].fd, SHUT_RD);
 	if (l->stream_started)
 		pthread_join(l->stream_thread, NULL);
 	for (int i = 0; i < l->nsocks; i++) {
