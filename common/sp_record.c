@@ -365,7 +365,9 @@ int sp_event_encode(const sp_event *e, msgpack_sbuffer *sb)
 	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
 	msgpack_pack_map(&pk, EV_NFIELDS);
 	msgpack_pack_uint8(&pk, EV_VERSION); msgpack_pack_uint8(&pk, SP_RECORD_VERSION);
-	msgpack_pack_uint8(&pk, EV_TS); msgpack_pack_uint64(&pk, e->ts_ns);
+	/* fixed width, at SP_EVENT_TS_OFFSET: a queued record's time can be
+	 * set in place (writer.h) */
+	msgpack_pack_uint8(&pk, EV_TS); msgpack_pack_fix_uint64(&pk, e->ts_ns);
 	msgpack_pack_uint8(&pk, EV_ID); msgpack_pack_bin_with_body(&pk, e->id, 16);
 	msgpack_pack_uint8(&pk, EV_SRC_IP); pack_str(&pk, e->src_ip);
 	msgpack_pack_uint8(&pk, EV_SRC_PORT); msgpack_pack_uint16(&pk, e->src_port);

@@ -129,6 +129,9 @@ bool sp_agg_summarize(const sp_agg *a, enum sp_source src, uint64_t now_ns,
  * input or SP_ESCHEMA for a newer version; a decoded event's raw points into
  * buf and is valid as long as buf is. */
 int sp_event_encode(const sp_event *e, msgpack_sbuffer *sb);
+/* An encoded event has its timestamp as a big-endian uint64 at this
+ * offset (after the map header, key 0 and the version, key 1 and 0xcf). */
+#define SP_EVENT_TS_OFFSET 5
 int sp_event_decode(const void *buf, size_t len, sp_event *e);
 int sp_agg_encode(const sp_agg *a, msgpack_sbuffer *sb);
 int sp_agg_decode(const void *buf, size_t len, sp_agg *a);

@@ -174,9 +174,22 @@ static void print_event(const sp_event *e, uint8_t transport)
 	free(buf);
 }
 
+void sp_honeypot_flush(sp_honeypot *hp, struct sp_honeypot_batch *batch)
+{
+	if (!batch || batch->n == 0)
+		return;
+	/* never waits for the disk: a full queue drops and counts */
+	size_t queued = sp_writer_submit_many(hp->w, batch->ev, batch->n);
+	atomic_fetch_add_explicit(&hp->ctr.events, queued, memory_order_relaxed);
+	if (queued < batch->n)
+		atomic_fetch_add_explicit(&hp->ctr.queue_full, batch->n - queued,
+					  memory_order_relaxed);
+	batch->n = 0;
+}
+
 void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t transport,
 			const struct sockaddr *src, const struct sockaddr *dst, sp_reply_fn reply,
-			void *reply_ctx)
+			void *reply_ctx, struct sp_honeypot_batch *batch)
 {
 	sp_sip_msg *m = NULL;
 	char src_ip[SP_KEY_MAX];
@@ -235,6 +248,12 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 	atomic_fetch_add_explicit(transport == SP_TP_UDP ? &hp->ctr.udp
 				  : transport == SP_TP_TCP ? &hp->ctr.tcp : &hp->ctr.tls,
 				  1, memory_order_relaxed);
+	if (batch) {
+		batch->ev[batch->n++] = e;
+		if (batch->n == SP_HONEYPOT_BATCH)
+			sp_honeypot_flush(hp, batch);
+		return;
+	}
 	/* never waits for the disk: a full queue drops and counts */
 	if (sp_writer_submit(hp->w, e) == SP_EQUEUEFULL)
 		atomic_fetch_add_explicit(&hp->ctr.queue_full, 1, memory_order_relaxed);

@@ -40,11 +40,22 @@ typedef void (*sp_reply_fn)(void *ctx, const char *buf, size_t len);
 int sp_honeypot_new(sp_honeypot **out, sp_writer *w, const struct sp_honeypot_options *opt);
 void sp_honeypot_free(sp_honeypot *hp);
 
+/* Events a listener collects over one read batch and hands to the writer
+ * together: one lock and at most one wake-up instead of one per message. */
+#define SP_HONEYPOT_BATCH 64
+struct sp_honeypot_batch {
+	unsigned n;
+	sp_event *ev[SP_HONEYPOT_BATCH];
+};
+
 /* One whole message from src to dst (our address) over transport (one
- * SP_TP_* bit). reply may be NULL (no answer possible). */
+ * SP_TP_* bit). reply may be NULL (no answer possible). batch NULL: the
+ * event goes to the writer at once; else into batch, which is handed over
+ * when full and by sp_honeypot_flush(). */
 void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t transport,
 			const struct sockaddr *src, const struct sockaddr *dst, sp_reply_fn reply,
-			void *reply_ctx);
+			void *reply_ctx, struct sp_honeypot_batch *batch);
+void sp_honeypot_flush(sp_honeypot *hp, struct sp_honeypot_batch *batch);
 
 struct sp_honeypot_counters *sp_honeypot_counters(sp_honeypot *hp);
 

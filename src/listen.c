@@ -31,12 +31,20 @@
 
 enum sock_kind { SOCK_UDP, SOCK_TCP, SOCK_TLS };
 
+#define MAX_UDP_THREADS 8
+
+struct udp_thread {
+	pthread_t thread;
+	struct lsock *s;
+	unsigned index; /* 0 also counts the socket's kernel drops */
+};
+
 struct lsock {
 	int fd;
 	enum sock_kind kind;
 	int family;
-	pthread_t thread; /* UDP only */
-	bool thread_started;
+	struct udp_thread threads[MAX_UDP_THREADS]; /* UDP only */
+	unsigned nthreads; /* started */
 	struct sp_listeners *l;
 };
 
@@ -65,6 +73,7 @@ struct sp_listeners {
 	struct conn *conns; /* open connections */
 	unsigned nconns;
 	bool stopped;
+	_Atomic bool udp_stopping;
 };
 
 struct sp_listen_counters *sp_listeners_counters(sp_listeners *l)
@@ -113,6 +122,8 @@ static int bind_one(sp_listeners *l, const char *addr, uint16_t port, enum sock_
 			setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
 		else
 			setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+		struct timeval tv = { 0, 250000 }; /* readers look at the stop flag */
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		int rb = (int)l->opt.udp_rcvbuf, got = 0;
 		socklen_t gl = sizeof(got);
 		if (rb > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rb, sizeof(rb)) != 0)
@@ -266,7 +277,8 @@ static void udp_count_kernel_drops(sp_listeners *l, int fd, uint32_t *seen)
 
 static void *udp_main(void *arg)
 {
-	struct lsock *s = arg;
+	const struct udp_thread *ut = arg;
+	struct lsock *s = ut->s;
 	sp_listeners *l = s->l;
 	struct mmsghdr msgs[UDP_BATCH];
 	struct iovec iov[UDP_BATCH];
@@ -278,6 +290,7 @@ static void *udp_main(void *arg)
 	uint16_t port = 0;
 	uint32_t kernel_dropped = 0;
 	uint64_t drops_checked_ns = 0;
+	struct sp_honeypot_batch batch = { 0 };
 
 	getsockname(s->fd, (struct sockaddr *)&local, &ll);
 	port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)(void *)&local)->sin_port
@@ -286,51 +299,47 @@ static void *udp_main(void *arg)
 		log_error("UDP listener: out of memory");
 		goto out;
 	}
-	for (;;) {
-		struct pollfd pfd[2] = { { s->fd, POLLIN, 0 }, { l->stop_fd, POLLIN, 0 } };
-		if (poll(pfd, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
+	/* Blocking reads, not poll: the threads of a socket wait in recvmmsg,
+	 * where each arrival wakes one of them (poll wakes them all, for
+	 * one datagram). MSG_WAITFORONE returns once one is there, with
+	 * whatever else is queued. Stopping sets the flag and shuts the
+	 * socket down, which wakes them; SO_RCVTIMEO is the safety net. */
+	while (!atomic_load_explicit(&l->udp_stopping, memory_order_acquire)) {
+		for (int i = 0; i < UDP_BATCH; i++) {
+			iov[i].iov_base = bufs + (size_t)i * (UDP_BUF + 1);
+			iov[i].iov_len = UDP_BUF;
+			msgs[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
+							    .msg_namelen = sizeof(from[i]),
+							    .msg_iov = &iov[i],
+							    .msg_iovlen = 1,
+							    .msg_control = ctl[i],
+							    .msg_controllen = sizeof(ctl[i]) };
 		}
-		if (pfd[1].revents)
-			break;
-		if (sp_mono_ns() - drops_checked_ns > SP_NS_PER_SEC / 10) {
+		int n = recvmmsg(s->fd, msgs, UDP_BATCH, MSG_WAITFORONE, NULL);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+			continue;
+		if (n <= 0)
+			break; /* shut down (0), or the socket is gone */
+		for (int i = 0; i < n; i++) {
+			struct sockaddr_storage dst;
+			struct udp_reply r = { s->fd, &msgs[i].msg_hdr };
+			if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+				atomic_fetch_add_explicit(&l->ctr.udp_truncated, 1, memory_order_relaxed);
+				continue;
+			}
+			udp_dst(&msgs[i].msg_hdr, s->family, port, &dst);
+			sp_honeypot_handle(l->hp, iov[i].iov_base, msgs[i].msg_len, SP_TP_UDP,
+					   (struct sockaddr *)&from[i], (struct sockaddr *)&dst, udp_reply,
+					   &r, &batch);
+		}
+		sp_honeypot_flush(l->hp, &batch);
+		if (ut->index == 0 && sp_mono_ns() - drops_checked_ns > SP_NS_PER_SEC / 10) {
 			udp_count_kernel_drops(l, s->fd, &kernel_dropped);
 			drops_checked_ns = sp_mono_ns();
 		}
-		for (;;) { /* drain the socket in batches */
-			for (int i = 0; i < UDP_BATCH; i++) {
-				iov[i].iov_base = bufs + (size_t)i * (UDP_BUF + 1);
-				iov[i].iov_len = UDP_BUF;
-				msgs[i].msg_hdr = (struct msghdr){ .msg_name = &from[i],
-								    .msg_namelen = sizeof(from[i]),
-								    .msg_iov = &iov[i],
-								    .msg_iovlen = 1,
-								    .msg_control = ctl[i],
-								    .msg_controllen = sizeof(ctl[i]) };
-			}
-			int n = recvmmsg(s->fd, msgs, UDP_BATCH, MSG_DONTWAIT, NULL);
-			if (n <= 0)
-				break;
-			for (int i = 0; i < n; i++) {
-				struct sockaddr_storage dst;
-				struct udp_reply r = { s->fd, &msgs[i].msg_hdr };
-				if (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
-					atomic_fetch_add_explicit(&l->ctr.udp_truncated, 1,
-								  memory_order_relaxed);
-					continue;
-				}
-				udp_dst(&msgs[i].msg_hdr, s->family, port, &dst);
-				sp_honeypot_handle(l->hp, iov[i].iov_base, msgs[i].msg_len, SP_TP_UDP,
-						   (struct sockaddr *)&from[i], (struct sockaddr *)&dst,
-						   udp_reply, &r);
-			}
-			if (n < UDP_BATCH)
-				break;
-		}
 	}
-	udp_count_kernel_drops(l, s->fd, &kernel_dropped);
+	if (ut->index == 0)
+		udp_count_kernel_drops(l, s->fd, &kernel_dropped);
 out:
 	free(ctl);
 	free(bufs);
@@ -524,7 +533,8 @@ static bool frame(sp_listeners *l, struct conn *c)
 		if (left < hlen + (size_t)cl)
 			break; /* wait for the body */
 		sp_honeypot_handle(l->hp, start, hlen + (size_t)cl, c->tls ? SP_TP_TLS : SP_TP_TCP,
-				   (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst, stream_reply, c);
+				   (struct sockaddr *)&c->src, (struct sockaddr *)&c->dst, stream_reply, c,
+				   NULL);
 		off += hlen + (size_t)cl;
 		c->msg_start_ns = 0;
 	}
@@ -668,12 +678,21 @@ int sp_listeners_run(sp_listeners *l)
 			return -rc;
 		l->stream_started = true;
 	}
+	unsigned threads = l->opt.udp_threads ? l->opt.udp_threads : 2;
+	if (threads > MAX_UDP_THREADS)
+		threads = MAX_UDP_THREADS;
 	for (int i = 0; i < l->nsocks; i++) {
-		if (l->socks[i].kind != SOCK_UDP)
+		struct lsock *s = &l->socks[i];
+		if (s->kind != SOCK_UDP)
 			continue;
-		if ((rc = pthread_create(&l->socks[i].thread, NULL, udp_main, &l->socks[i])))
-			return -rc;
-		l->socks[i].thread_started = true;
+		for (unsigned t = 0; t < threads; t++) {
+			struct udp_thread *ut = &s->threads[t];
+			ut->s = s;
+			ut->index = t;
+			if ((rc = pthread_create(&ut->thread, NULL, udp_main, ut)))
+				return -rc;
+			s->nthreads++;
+		}
 	}
 	return 0;
 }
@@ -683,13 +702,17 @@ void sp_listeners_stop(sp_listeners *l)
 	if (!l || l->stopped)
 		return;
 	uint64_t one = 1;
+	atomic_store_explicit(&l->udp_stopping, true, memory_order_release);
 	if (write(l->stop_fd, &one, sizeof(one)) < 0)
 		log_warn("cannot wake the listeners: %s", strerror(errno));
+	for (int i = 0; i < l->nsocks; i++) /* wakes the UDP readers */
+		if (l->socks[i].kind == SOCK_UDP)
+			shutdown(l->socks[i].fd, SHUT_RD);
 	if (l->stream_started)
 		pthread_join(l->stream_thread, NULL);
 	for (int i = 0; i < l->nsocks; i++) {
-		if (l->socks[i].thread_started)
-			pthread_join(l->socks[i].thread, NULL);
+		for (unsigned t = 0; t < l->socks[i].nthreads; t++)
+			pthread_join(l->socks[i].threads[t].thread, NULL);
 		close(l->socks[i].fd);
 	}
 	if (l->epfd >= 0)

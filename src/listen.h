@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
 /*
- * The SIP listeners: UDP (one thread per socket, recvmmsg batches, the
+ * The SIP listeners: UDP (reader threads per socket, recvmmsg batches, the
  * destination address from IP_PKTINFO / IPV6_RECVPKTINFO) and TCP and TLS
  * (one epoll thread; messages framed by Content-Length, pipelined and
  * partial messages handled, every buffer capped, slow or silent clients
@@ -30,6 +30,7 @@ struct sp_listen_options {
 	uint64_t handshake_timeout_ns;
 	size_t max_header, max_body;
 	size_t udp_rcvbuf;           /* socket receive buffer, absorbs bursts */
+	unsigned udp_threads;        /* readers per UDP socket; 0: 2 */
 };
 
 struct sp_listen_counters {

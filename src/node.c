@@ -31,6 +31,7 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,7 @@ struct node {
 	/* sharing */
 	sp_identity *id;
 	sp_dht *dht;
+	_Atomic(sp_dht *) dht_for_producers; /* set once the DHT runs, cleared before it stops */
 	struct sp_share_lists lists;
 	sp_control *ctl;
 	pthread_mutex_t kick_lock; /* guards kick_w: the DHT wakes the writer */
@@ -151,8 +153,16 @@ static void on_events(sp_event *const *events, size_t count, void *ud)
 	struct node *n = ud;
 	if (n->out)
 		sp_events_out_write(n->out, events, count);
-	if (n->dht)
-		sp_dht_note_events(n->dht, events, count);
+}
+
+/* Producer threads: the keys these events touch wait for the DHT publisher
+ * (which reads them from the store once folded). */
+static void on_submit(sp_event *const *events, size_t count, void *ud)
+{
+	struct node *n = ud;
+	sp_dht *d = atomic_load_explicit(&n->dht_for_producers, memory_order_acquire);
+	if (d)
+		sp_dht_note_events(d, events, count);
 }
 
 /* DHT thread: peer records wait; have the writer take them soon. */
@@ -298,6 +308,7 @@ static int start_sharing(struct node *n)
 		o.ud = n;
 		if ((rc = sp_dht_start(&n->dht, &o)))
 			return rc;
+		atomic_store_explicit(&n->dht_for_producers, n->dht, memory_order_release);
 		struct sp_dht_stats ds;
 		sp_dht_get_stats(n->dht, &ds);
 		if (o.proxy && *o.proxy)
@@ -514,7 +525,8 @@ int cmd_run(int argc, char **argv)
 		.queue_bytes_max = n.cfg.queue_memory,
 		.batch_max = n.cfg.batch_size,
 		.sweep_interval_ns = n.cfg.sweep_interval_ns,
-		.on_events = on_events,
+		.on_events = n.out ? on_events : NULL, /* decoding for no output costs */
+		.on_submit = n.cfg.peer_to_peer ? on_submit : NULL,
 		.collect = collect,
 		.ud = &n,
 	};
@@ -579,6 +591,7 @@ out:
 		pthread_mutex_unlock(&n.kick_lock);
 		sp_writer_stop(n.w); /* commits and folds what is queued, saves the counters */
 	}
+	atomic_store(&n.dht_for_producers, NULL);
 	sp_dht_stop(n.dht);
 	sp_share_options_free(&n.lists);
 	sp_identity_free(n.id);

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #define STORE_MAGIC "sentrypeer-store"
@@ -386,6 +388,7 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 	sp_store *st = calloc(1, sizeof(*st));
 	if (!st)
 		return -ENOMEM;
+	st->map_fd = -1;
 	st->readonly = opt->readonly;
 	st->set_retention = opt->set_retention && !opt->readonly;
 	st->retention_ns = opt->retention_ns;
@@ -401,6 +404,8 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 		rc = env_open(st, opt, MDB_NOLOCK); /* read-only media: nobody can be writing */
 	if (rc)
 		goto fail;
+	if (mdb_env_get_fd(st->env, &st->map_fd) != 0)
+		st->map_fd = -1;
 	rc = mdb_txn_begin(st->env, NULL, st->readonly ? MDB_RDONLY : 0, &txn);
 	if (rc)
 		goto fail;
@@ -432,6 +437,32 @@ void sp_store_close(sp_store *st)
 	store__ingest_close(st);
 	free(st->path);
 	free(st);
+}
+
+/* LMDB does not say where its map is (mdb_env_info's me_mapaddr is the
+ * MDB_FIXEDMAP address, NULL): the mappings of the data file are found by
+ * device and inode, each time, so a map LMDB moved is never touched. */
+void sp_store_release_map(sp_store *st)
+{
+	struct stat sb;
+	char line[512];
+	if (!st->env || fstat(st->map_fd, &sb) != 0)
+		return;
+	FILE *f = fopen("/proc/self/maps", "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi, ino;
+		unsigned maj, mnr;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s %*x %x:%x %lu", &lo, &hi, perms, &maj, &mnr, &ino) != 6)
+			continue;
+		/* the data file's shared, read-only map (not the lock file's) */
+		if (ino == (unsigned long)sb.st_ino && makedev(maj, mnr) == sb.st_dev &&
+		    perms[1] == '-' && perms[3] == 's')
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+	fclose(f);
 }
 
 /* A reader whose snapshot sees a map another process grew must adopt it. */
@@ -806,9 +837,9 @@ int sp_wtxn_begin(sp_store *st, sp_wtxn **out)
 	if (rc)
 		return store__map_errno(rc);
 	tx->st = st;
-	tx->have_last_event = tx->must_fold = tx->folded = false;
 	tx->feed_txnid = 0;
 	msgpack_sbuffer_init(&tx->sb);
+	store__ingest_begin(tx);
 	st->tx_busy = true;
 	*out = tx;
 	return 0;

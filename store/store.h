@@ -49,6 +49,13 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt);
 void sp_store_close(sp_store *st);
 const char *sp_store_path(const sp_store *st);
 
+/* Drop the store's mapped pages from this process's RSS. LMDB's map is
+ * read-only (it writes with pwrite; no MDB_WRITEMAP), so the pages stay in
+ * the page cache and come back on the next access: nothing changes but
+ * VmRSS (RssFile), which otherwise grows with every page a fold or a
+ * lookup read. Safe while other threads read. */
+void sp_store_release_map(sp_store *st);
+
 /* This node's id, made when the store was created (a UUID). */
 void sp_store_node_id(const sp_store *st, uint8_t id[16]);
 
@@ -122,17 +129,47 @@ int sp_store_counters(sp_store *st, sp_counter_fn fn, void *ud);
 /* ---- writing: one transaction at a time per handle ---------------- */
 
 int sp_wtxn_begin(sp_store *st, sp_wtxn **out);
-/* Store events (n <= batch_max). Their aggregates (source IP, To user, and
- * Request-URI user when it is another number) are updated when folded:
- * after commit the changes wait in memory, coalesced per key, until a
- * transaction calls sp_wtxn_fold(). Nothing is lost in a crash: opening the
- * store for writing folds the events committed after the last fold. Events
- * from peers, and events older than the last fold, are folded at once. */
+/* Store events (n <= batch_max; they must stay valid until the commit).
+ * Their aggregates (source IP, To user, and Request-URI user when it is
+ * another number) are updated when folded: after commit the changes wait in
+ * memory, coalesced per key, until a fold writes them. Nothing is lost in a
+ * crash: opening the store for writing folds the events committed after the
+ * last fold. Events from peers, and events older than the last fold, are
+ * folded at once. */
 int sp_wtxn_add_events(sp_wtxn *tx, sp_event *const *events, size_t n);
 /* Write every pending aggregate change in this transaction, in key order. */
 int sp_wtxn_fold(sp_wtxn *tx);
-/* Aggregates waiting to be folded, and whether memory for them is half used. */
+
+/* Events prepared by the thread that made them: the writer is one thread,
+ * so what can be done before it sees an event (encoding the record,
+ * normalising the aggregates' keys) is done by the producer.
+ * sp_event_prepare() returns one allocation (free with free()), about the
+ * size of the record: the event itself can be freed. NULL: no memory. */
+typedef struct sp_prepared sp_prepared;
+sp_prepared *sp_event_prepare(const sp_event *e);
+size_t sp_prepared_size(const sp_prepared *p);
+bool sp_prepared_local(const sp_prepared *p); /* from this node (origin "") */
+uint64_t sp_prepared_time(const sp_prepared *p);
+void sp_prepared_set_time(sp_prepared *p, uint64_t ts_ns);
+/* The event again, decoded from the record (e->raw points into p). */
+int sp_prepared_event(const sp_prepared *p, sp_event *e);
+/* As sp_wtxn_add_events(). */
+int sp_wtxn_add_prepared(sp_wtxn *tx, sp_prepared *const *p, size_t n);
+/* Folding in rounds, for a writer that must keep committing meanwhile:
+ * sp_store_fold_begin() (between transactions) freezes what is pending
+ * (returns 1, or 0 when nothing is pending or a round runs already); each
+ * later transaction writes the next part of it with sp_wtxn_fold_step(), in
+ * key order, about as much as dirties max_pages leaf pages (LMDB holds a
+ * transaction's dirty pages in memory).
+ * Changes committed meanwhile wait for the next round. A crash mid-round
+ * loses nothing and counts nothing twice. */
+int sp_store_fold_begin(sp_store *st);
+int sp_wtxn_fold_step(sp_wtxn *tx, size_t max_pages);
+bool sp_store_folding(const sp_store *st);
+/* Aggregates waiting to be folded (pending and the round's rest); how full
+ * the pending memory is, in 256ths; and whether it is 3/4 full. */
 size_t sp_store_pending(const sp_store *st);
+unsigned sp_store_pending_load(const sp_store *st);
 bool sp_store_fold_due(const sp_store *st);
 /* Fold an aggregate into the stored one (sp_agg_merge). */
 int sp_wtxn_merge(sp_wtxn *tx, const sp_agg *a);

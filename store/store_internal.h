@@ -15,14 +15,15 @@
 #define UAS_PER_DELTA 4
 #define RAWS_PER_DELTA 2
 
-/* Changes to one aggregate from events this node saw, not yet folded in. */
+/* Staging: one transaction's aggregate changes, one delta per key, strings
+ * pointing into the events (valid until the commit). */
 struct delta {
 	uint8_t kind, n_uas, n_raws, transports;
 	uint8_t raw_std; /* RAW_* bits: the number dialled as key, +key or 00key */
 	uint32_t methods;
 	uint64_t first, last, count;
-	const char *uas[UAS_PER_DELTA];   /* staging: into events; pending: interned */
-	const char *raws[RAWS_PER_DELTA]; /* other forms, likewise */
+	const char *uas[UAS_PER_DELTA];
+	const char *raws[RAWS_PER_DELTA];
 	char key[48]; /* a normalised key: an IPv6 text is at most 45 bytes */
 };
 
@@ -36,7 +37,56 @@ struct delta_slot {
 struct delta_table {
 	struct delta *d;
 	struct delta_slot *slots;
+	uint32_t *used; /* the slot of each delta, to clear only those */
 	size_t n, cap, slot_mask;
+	size_t str_bytes; /* strings the deltas point to, NUL included (a bound) */
+	size_t str_count; /* and how many */
+	struct delta *last_ip; /* the last IP staged */
+};
+
+/* Pending: committed changes not yet folded, one cache line per key.
+ * Strings (user agents, other dialled forms) are interned per table and
+ * referred to by id; keys up to PKEY_INLINE - 1 bytes live in the delta,
+ * longer ones in the table's key arena. */
+#define PKEY_INLINE 18
+struct pdelta {
+	uint64_t first, last, count;
+	uint32_t methods;
+	uint16_t uas[UAS_PER_DELTA];   /* string ids, 1-based */
+	uint16_t raws[RAWS_PER_DELTA];
+	uint8_t kind, key_len, transports, raw_std, n_uas, n_raws;
+	char key[PKEY_INLINE]; /* or, when key_len >= PKEY_INLINE, a uint32_t arena offset */
+};
+
+struct pslot {
+	uint32_t idx1; /* index + 1; 0: empty (zeroed memory is an empty table) */
+	uint32_t hash;
+};
+
+/* Memory comes from mmap: untouched parts cost nothing, and clearing a
+ * table gives its pages back (madvise), so RSS follows what is in use. */
+struct ptab {
+	struct pdelta *d;
+	struct pslot *slots;
+	char *keys;         /* long keys, NUL-terminated */
+	char *str;          /* interned strings, NUL-terminated */
+	uint32_t *str_off;  /* string id -> offset in str */
+	uint32_t *str_slots; /* string id, 0: empty */
+	size_t n, keys_used, str_used, str_n;
+};
+
+/* A fold round: the pending table frozen at a transaction boundary (every
+ * event up to round_end is in it or folded), written in key order a chunk
+ * per transaction. meta "fold_round" holds round_end and the last key
+ * written, so a crash mid-round replays nothing twice. */
+struct fold_round {
+	bool active;
+	uint8_t end[EVENT_KEY_LEN];
+	uint32_t *order;    /* indexes into the frozen table, in (kind, key) order */
+	size_t n, pos;      /* order[pos..n) are still to fold */
+	size_t n_ip;        /* order[0..n_ip) are IPs, the rest numbers */
+	size_t order_bytes; /* mapped */
+	uint64_t started_ns, fold_ns;
 };
 
 struct sp_wtxn {
@@ -46,8 +96,9 @@ struct sp_wtxn {
 	sp_agg agg; /* scratch */
 	bool have_last_event;
 	uint8_t last_event[EVENT_KEY_LEN]; /* largest event key in the table */
-	bool must_fold;  /* an event went in below the watermark */
-	bool folded;     /* sp_wtxn_fold ran: pending is in this transaction */
+	bool folded;     /* sp_wtxn_fold ran: everything pending is in this transaction */
+	size_t round_pos; /* the round's position as this transaction leaves it */
+	bool round_done;  /* this transaction finished the round */
 	uint8_t new_watermark[EVENT_KEY_LEN];
 	/* change feed, valid in transaction feed_txnid: the last number given
 	 * (meta.feed_seq is written at commit when dirty) and its cursors */
@@ -66,18 +117,21 @@ struct sp_store {
 	bool has_feed; /* false: a read-only open of a store from before the feed */
 	bool readonly, set_retention;
 	char *path;
+	int map_fd; /* the data file (LMDB's): its map is found by it */
 	uint64_t retention_ns;
 	uint8_t node_id[16]; /* zero if a read-only open found none */
 	size_t batch_max;
 	struct sp_wtxn tx;
 	bool tx_busy;
-	/* ingest: this batch (staging), committed but not folded (pending) */
-	struct delta_table staging, pending;
-	char *arena; /* strings the pending deltas point to, each once */
-	size_t arena_used, arena_cap;
-	const char **intern; /* open-addressing set of the arena's strings */
-	size_t intern_n, intern_mask;
+	/* ingest: this transaction (staging), committed but not folded
+	 * (pending), and the table a fold round is writing (frozen) */
+	struct delta_table staging;
+	struct ptab tabs[2];
+	struct ptab *pending, *frozen;
+	struct fold_round round;
 	uint8_t watermark[EVENT_KEY_LEN]; /* every event at or below it is folded */
+	bool have_committed;
+	uint8_t committed[EVENT_KEY_LEN]; /* largest event key committed */
 	/* sweep position */
 	enum sweep_phase sweep_phase;
 	char sweep_key[SP_KEY_MAX];
@@ -99,6 +153,7 @@ int store__feed_flush(sp_wtxn *tx, MDB_txn *txn); /* before commit */
 /* ingest.c */
 int store__ingest_open(sp_store *st, MDB_txn *txn); /* allocate, replay unfolded events */
 void store__ingest_close(sp_store *st);
+void store__ingest_begin(sp_wtxn *tx); /* a write transaction began */
 int store__ingest_before_commit(sp_wtxn *tx);
 void store__ingest_after_commit(sp_wtxn *tx, int rc);
 

@@ -5,6 +5,7 @@
 #include "sp_time.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,20 +17,27 @@ struct sp_writer {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;    /* producers -> writer */
 	pthread_cond_t settled; /* writer -> flushers */
-	sp_event **ring;        /* queue_max slots */
+	sp_prepared **ring;     /* queue_max slots */
 	size_t head, len;
 	size_t bytes;           /* memory held by the queued events */
-	sp_event **batch;
+	sp_prepared **batch;
+	sp_event *out;          /* on_events: the batch decoded again */
+	sp_event **out_ptrs;
 	bool stopping;
 	bool fold_requested;    /* a flusher waits for the aggregates */
 	bool kicked;            /* sp_writer_kick(): run collect() soon */
 	uint64_t fold_gen;      /* folds done (or found unneeded) on request */
-	uint64_t last_fold_ns;  /* monotonic */
-	uint64_t fold_gap_ns;   /* least time between folds: grows with their cost */
-	uint64_t txn_begin_ns;
+	uint64_t last_fold_ns;  /* monotonic: when the last round began */
+	uint64_t fold_gap_ns;   /* least time between rounds: grows with their cost */
+	uint64_t round_ns;      /* time in transactions of the running round */
+	uint64_t fold_retry_ns; /* after a failed fold step: no folding before */
 	uint64_t last_commit_ns;
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
+	uint64_t last_local_ts;  /* newest local event queued */
+	uint64_t last_release_ns; /* store map pages last dropped from RSS */
+	bool trimmed;            /* heap given back since the last batch */
+	uint64_t last_batch_ns;  /* last commit with events */
 	struct sp_writer_stats stats;
 	/* counter deltas not yet written to the store */
 	uint64_t unsaved_dropped_queue, unsaved_dropped_store;
@@ -59,6 +67,9 @@ static void save_counters(sp_writer *w, sp_wtxn *tx, uint64_t recorded)
 static void report_error(sp_writer *w, int rc, size_t lost)
 {
 	uint64_t now = sp_mono_ns();
+	pthread_mutex_lock(&w->lock);
+	w->stats.last_error = rc;
+	pthread_mutex_unlock(&w->lock);
 	/* at most one line a minute: a full disk must not also fill the log */
 	if (now - w->last_error_log_ns > 60 * SP_NS_PER_SEC || !w->last_error_log_ns) {
 		log_error("store write failed, %zu events dropped (%llu so far): %s", lost,
@@ -67,36 +78,71 @@ static void report_error(sp_writer *w, int rc, size_t lost)
 	}
 }
 
-static bool fold_due(sp_writer *w)
+/* LMDB keeps a transaction's dirty pages in memory, and keeps every page
+ * it ever allocated for the next transactions (its me_dpages list, freed
+ * only at close): the largest transaction sets the writer's memory for
+ * good. So a fold step dirties about FOLD_PAGES leaf pages (more when
+ * pending memory runs short), and a batch holds at most BATCH_BYTES of
+ * events. */
+#define FOLD_PAGES 512
+#define BATCH_BYTES (4u << 20)
+#define RELEASE_FOLD_NS (10 * SP_NS_PER_SEC / 1000)
+
+static bool flush_asked(sp_writer *w)
 {
 	bool requested;
 	pthread_mutex_lock(&w->lock);
-	/* asked for (flush, stop): once, with the last queued batch */
+	/* asked for (flush, stop): once the queue is empty */
 	requested = (w->fold_requested || w->stopping) && w->len == 0;
 	pthread_mutex_unlock(&w->lock);
-	return sp_store_pending(w->st) &&
-	       (requested || sp_store_fold_due(w->st) ||
-		sp_mono_ns() - w->last_fold_ns >= w->fold_gap_ns);
+	return requested;
 }
 
-/* One transaction: the batch (n may be 0), and the fold when it is due. */
-static uint64_t begin_ns(sp_writer *w, uint64_t fallback)
+/* Start a fold round (between transactions) when one is due: memory, a
+ * flush, or the interval since the last: under load the gap grows with
+ * the rounds' cost; idle, what is pending is folded within fold_interval. */
+/* A fold step that failed (the store full, an I/O error) is tried again
+ * after fold_interval, not at once: it would fail again, and the events
+ * sharing its transaction with it. */
+static bool fold_blocked(sp_writer *w)
 {
-	return w->txn_begin_ns ? w->txn_begin_ns : fallback;
+	return w->fold_retry_ns && sp_mono_ns() < w->fold_retry_ns;
 }
 
+static void maybe_start_round(sp_writer *w, bool asked, bool idle)
+{
+	if (sp_store_folding(w->st) || !sp_store_pending(w->st) || fold_blocked(w))
+		return;
+	uint64_t now = sp_mono_ns(), gap = idle ? w->opt.fold_interval_ns : w->fold_gap_ns;
+	if (!asked && !sp_store_fold_due(w->st) && now - w->last_fold_ns < gap)
+		return;
+	if (sp_store_fold_begin(w->st) == 1) {
+		w->last_fold_ns = now;
+		w->round_ns = 0;
+	}
+}
+
+static size_t fold_budget(sp_writer *w)
+{
+	unsigned load = sp_store_pending_load(w->st);
+	/* the next round's table fills: finish this one sooner */
+	return load >= 224 ? 16 * FOLD_PAGES : load >= 192 ? 4 * FOLD_PAGES : FOLD_PAGES;
+}
+
+/* One transaction: the batch (n may be 0), and a step of the fold round. */
 static int commit_batch(sp_writer *w, size_t n)
 {
 	sp_wtxn *tx;
-	bool fold = fold_due(w);
-	w->txn_begin_ns = sp_mono_ns();
+	maybe_start_round(w, flush_asked(w), n == 0);
+	bool folding = sp_store_folding(w->st) && !fold_blocked(w);
+	uint64_t start = sp_mono_ns();
 	int rc = sp_wtxn_begin(w->st, &tx);
 	if (rc)
 		return rc;
 	if (n)
-		rc = sp_wtxn_add_events(tx, w->batch, n);
-	if (rc == 0 && (fold || (n == 0 && sp_store_pending(w->st))))
-		rc = sp_wtxn_fold(tx);
+		rc = sp_wtxn_add_prepared(tx, w->batch, n);
+	if (rc == 0 && folding)
+		rc = sp_wtxn_fold_step(tx, fold_budget(w));
 	if (rc == 0) {
 		save_counters(w, tx, n);
 		if (w->opt.collect)
@@ -104,38 +150,64 @@ static int commit_batch(sp_writer *w, size_t n)
 	}
 	if (rc) {
 		sp_wtxn_abort(tx);
+		if (folding)
+			w->fold_retry_ns = sp_mono_ns() + w->opt.fold_interval_ns;
 		return rc;
 	}
-	bool folding = fold || (n == 0 && sp_store_pending(w->st));
-	uint64_t start = sp_mono_ns();
 	rc = sp_wtxn_commit(tx);
+	uint64_t end = sp_mono_ns();
+	if (rc && folding)
+		w->fold_retry_ns = end + w->opt.fold_interval_ns;
 	if (rc == 0)
-		w->last_commit_ns = sp_mono_ns();
+		w->last_commit_ns = end;
+	/* a fold reads aggregate pages through the store's map, and appends
+	 * read the events' last page: keep them out of RSS */
+	if (end - w->last_release_ns >= (folding ? RELEASE_FOLD_NS : SP_NS_PER_SEC)) {
+		sp_store_release_map(w->st);
+		w->last_release_ns = sp_mono_ns();
+	}
+	if (n) {
+		w->trimmed = false;
+		w->last_batch_ns = end;
+	}
 	if (rc == 0 && folding) {
-		/* a fold under a flood rewrites many aggregates: keep folding to
-		 * about a tenth of the writer's time, so the lag grows instead */
-		uint64_t end = sp_mono_ns(), cost = 9 * (end - begin_ns(w, start));
-		w->fold_gap_ns = cost > w->opt.fold_interval_ns ? cost : w->opt.fold_interval_ns;
-		w->last_fold_ns = end;
-		pthread_mutex_lock(&w->lock);
-		w->stats.folds++;
-		w->stats.fold_ns += end - begin_ns(w, start);
-		pthread_mutex_unlock(&w->lock);
+		w->round_ns += end - start;
+		if (!sp_store_folding(w->st)) { /* the round is done */
+			/* under a flood, keep rounds to about a tenth of the
+			 * writer's time: the lag grows instead */
+			uint64_t cost = 9 * w->round_ns;
+			w->fold_gap_ns = cost > w->opt.fold_interval_ns ? cost : w->opt.fold_interval_ns;
+			pthread_mutex_lock(&w->lock);
+			w->stats.folds++;
+			w->stats.fold_ns += w->round_ns;
+			pthread_mutex_unlock(&w->lock);
+		}
 	}
 	return rc;
 }
 
-/* Fold on its own when the queue is idle and a fold is due or asked for. */
+/* Fold while the queue is idle: a due or asked-for round, a chunk per
+ * transaction; a flush waits for everything pending. */
 static void idle_fold(sp_writer *w)
 {
 	bool requested;
 	pthread_mutex_lock(&w->lock);
 	requested = w->fold_requested;
 	pthread_mutex_unlock(&w->lock);
-	if (sp_store_pending(w->st) && (requested || fold_due(w))) {
+	for (;;) {
+		maybe_start_round(w, requested, true);
+		if (!sp_store_folding(w->st) || fold_blocked(w))
+			break;
 		int rc = commit_batch(w, 0);
-		if (rc)
+		if (rc) {
 			report_error(w, rc, 0);
+			break;
+		}
+		pthread_mutex_lock(&w->lock);
+		bool busy = w->len > 0 || (w->stopping && !requested);
+		pthread_mutex_unlock(&w->lock);
+		if (busy && !requested)
+			break; /* events first; the round goes on with them */
 	}
 	if (requested) {
 		pthread_mutex_lock(&w->lock);
@@ -146,6 +218,16 @@ static void idle_fold(sp_writer *w)
 		}
 		pthread_mutex_unlock(&w->lock);
 	}
+}
+
+/* The committed batch as events again, for the caller's outputs. */
+static void events_out(sp_writer *w, size_t n)
+{
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (sp_prepared_event(w->batch[i], &w->out[m]) == 0)
+			w->out_ptrs[m] = &w->out[m], m++;
+	w->opt.on_events(w->out_ptrs, m, w->opt.ud);
 }
 
 static void sweep(sp_writer *w)
@@ -180,8 +262,10 @@ static void *writer_main(void *arg)
 		pthread_mutex_lock(&w->lock);
 		while (w->len == 0 && !w->stopping && !w->fold_requested && !w->kicked) {
 			uint64_t now = sp_mono_ns();
-			if (next_sweep <= now ||
-			    (sp_store_pending(w->st) && now - w->last_fold_ns >= w->fold_gap_ns))
+			bool can_fold = !w->fold_retry_ns || now >= w->fold_retry_ns;
+			if (next_sweep <= now || (can_fold && sp_store_folding(w->st)) ||
+			    (can_fold && sp_store_pending(w->st) &&
+			     now - w->last_fold_ns >= w->opt.fold_interval_ns))
 				break;
 			/* wake for the next fold or, idle, once a second */
 			uint64_t wait = sp_store_pending(w->st) ? w->opt.fold_interval_ns / 4 : SP_NS_PER_SEC;
@@ -192,16 +276,36 @@ static void *writer_main(void *arg)
 			ts.tv_nsec = (long)(at % SP_NS_PER_SEC);
 			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
 		}
+		/* a short batch right after a commit: let it grow a little */
+		while (w->len > 0 && w->len < w->opt.batch_max && !w->stopping && !w->fold_requested) {
+			uint64_t now = sp_mono_ns(), due = w->last_commit_ns + w->opt.commit_interval_ns;
+			if (now >= due)
+				break;
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			uint64_t at = (uint64_t)ts.tv_nsec + (due - now);
+			ts.tv_sec += (time_t)(at / SP_NS_PER_SEC);
+			ts.tv_nsec = (long)(at % SP_NS_PER_SEC);
+			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
+		}
 		if (w->len == 0 && w->stopping) {
 			pthread_mutex_unlock(&w->lock);
-			/* the last fold, and the caller's counters, before the store closes */
-			int rc = commit_batch(w, 0);
+			/* the last folds, and the caller's counters, before the store
+			 * closes: one more try after a failure, not more */
+			int rc;
+			w->fold_retry_ns = 0;
+			do
+				rc = commit_batch(w, 0);
+			while (rc == 0 && (sp_store_folding(w->st) || sp_store_pending(w->st)));
 			if (rc)
 				report_error(w, rc, 0);
 			break;
 		}
-		while (n < w->opt.batch_max && w->len > 0) {
-			w->bytes -= sizeof(sp_event) + w->ring[w->head]->raw_len;
+		size_t batch_bytes = 0;
+		while (n < w->opt.batch_max && w->len > 0 && batch_bytes < BATCH_BYTES) {
+			size_t size = sp_prepared_size(w->ring[w->head]);
+			batch_bytes += size;
+			w->bytes -= size;
 			w->batch[n++] = w->ring[w->head];
 			w->head = (w->head + 1) % w->opt.queue_max;
 			w->len--;
@@ -213,7 +317,7 @@ static void *writer_main(void *arg)
 			if (rc)
 				report_error(w, rc, n);
 			else if (w->opt.on_events)
-				w->opt.on_events(w->batch, n, w->opt.ud);
+				events_out(w, n);
 			for (size_t i = 0; i < n; i++)
 				free(w->batch[i]);
 			pthread_mutex_lock(&w->lock);
@@ -246,6 +350,14 @@ static void *writer_main(void *arg)
 		}
 		if (n == 0) {
 			idle_fold(w);
+			/* a second idle after a burst: what the queue held goes back
+			 * to the system, and the map's pages out of RSS */
+			if (!w->trimmed && !sp_store_folding(w->st) &&
+			    sp_mono_ns() - w->last_batch_ns >= SP_NS_PER_SEC) {
+				sp_store_release_map(w->st);
+				malloc_trim(0);
+				w->trimmed = true;
+			}
 			/* idle: the caller's counters still reach the store */
 			if (w->opt.collect && sp_mono_ns() - w->last_commit_ns >= 10 * SP_NS_PER_SEC) {
 				int rc = commit_batch(w, 0);
@@ -255,6 +367,7 @@ static void *writer_main(void *arg)
 		}
 		if (sp_mono_ns() >= next_sweep) {
 			sweep(w);
+			sp_store_release_map(w->st);
 			next_sweep = sp_mono_ns() + w->opt.sweep_interval_ns;
 		}
 	}
@@ -278,13 +391,23 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 		w->opt.sweep_budget = 10000;
 	if (!w->opt.fold_interval_ns)
 		w->opt.fold_interval_ns = SP_NS_PER_SEC;
+	if (!w->opt.commit_interval_ns)
+		w->opt.commit_interval_ns = 2 * SP_NS_PER_SEC / 1000;
+	else if (w->opt.commit_interval_ns == UINT64_MAX)
+		w->opt.commit_interval_ns = 0;
 	w->last_fold_ns = sp_mono_ns();
 	w->fold_gap_ns = w->opt.fold_interval_ns;
 	w->ring = calloc(w->opt.queue_max, sizeof(*w->ring));
 	w->batch = calloc(w->opt.batch_max, sizeof(*w->batch));
-	if (!w->ring || !w->batch) {
+	if (w->opt.on_events) {
+		w->out = calloc(w->opt.batch_max, sizeof(*w->out));
+		w->out_ptrs = calloc(w->opt.batch_max, sizeof(*w->out_ptrs));
+	}
+	if (!w->ring || !w->batch || (w->opt.on_events && (!w->out || !w->out_ptrs))) {
 		free(w->ring);
 		free(w->batch);
+		free(w->out);
+		free(w->out_ptrs);
 		free(w);
 		return -ENOMEM;
 	}
@@ -295,6 +418,8 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 	if (rc) {
 		free(w->ring);
 		free(w->batch);
+		free(w->out);
+		free(w->out_ptrs);
 		free(w);
 		return -rc;
 	}
@@ -302,32 +427,85 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 	return 0;
 }
 
-int sp_writer_submit(sp_writer *w, sp_event *ev)
+/* Under the lock: queue p or say why not. */
+static int enqueue(sp_writer *w, sp_prepared *p)
 {
-	int rc = 0;
-	pthread_mutex_lock(&w->lock);
 	w->stats.submitted++;
-	if (w->stopping) {
-		rc = SP_ESTOPPED;
-	} else if (w->len >= w->opt.queue_max ||
-		   w->bytes + sizeof(*ev) + ev->raw_len > w->opt.queue_bytes_max) {
-		rc = SP_EQUEUEFULL;
+	if (!p) { /* no memory to prepare it */
 		w->stats.dropped_queue_full++;
 		w->unsaved_dropped_queue++;
-	} else {
-		w->ring[(w->head + w->len) % w->opt.queue_max] = ev;
-		w->bytes += sizeof(*ev) + ev->raw_len;
-		if (w->len++ == 0)
-			pthread_cond_signal(&w->wake);
-		if (w->len > w->stats.queue_peak)
-			w->stats.queue_peak = w->len;
-	}
-	if (rc)
 		w->done_seq++;
+		return SP_EQUEUEFULL;
+	}
+	if (w->stopping) {
+		w->done_seq++;
+		return SP_ESTOPPED;
+	}
+	size_t size = sp_prepared_size(p);
+	if (w->len >= w->opt.queue_max || w->bytes + size > w->opt.queue_bytes_max) {
+		w->stats.dropped_queue_full++;
+		w->unsaved_dropped_queue++;
+		w->done_seq++;
+		return SP_EQUEUEFULL;
+	}
+	/* this node's events in time order, though producers stamp them a
+	 * little before they queue them (a listener's batch, another thread):
+	 * one older than the last by less than a second becomes 1 ns younger
+	 * than it. Event keys then grow in commit order and a fold round is
+	 * never cut short by an event below its end (see ingest.c). */
+	if (sp_prepared_local(p)) {
+		uint64_t ts = sp_prepared_time(p);
+		if (ts <= w->last_local_ts && w->last_local_ts - ts < SP_NS_PER_SEC)
+			sp_prepared_set_time(p, ts = w->last_local_ts + 1);
+		if (ts > w->last_local_ts)
+			w->last_local_ts = ts;
+	}
+	w->ring[(w->head + w->len) % w->opt.queue_max] = p;
+	w->bytes += size;
+	/* the writer sleeps on an empty queue, or waits for a full batch */
+	if (w->len++ == 0 || w->len == w->opt.batch_max)
+		pthread_cond_signal(&w->wake);
+	if (w->len > w->stats.queue_peak)
+		w->stats.queue_peak = w->len;
+	return 0;
+}
+
+int sp_writer_submit(sp_writer *w, sp_event *ev)
+{
+	if (w->opt.on_submit)
+		w->opt.on_submit(&ev, 1, w->opt.ud);
+	/* the record is made here, on the producer's thread */
+	sp_prepared *p = sp_event_prepare(ev);
+	free(ev);
+	pthread_mutex_lock(&w->lock);
+	int rc = enqueue(w, p);
 	pthread_mutex_unlock(&w->lock);
 	if (rc)
-		free(ev);
+		free(p);
 	return rc;
+}
+
+size_t sp_writer_submit_many(sp_writer *w, sp_event *const *evs, size_t n)
+{
+	size_t queued = 0;
+	sp_prepared *p[64];
+	if (w->opt.on_submit && n)
+		w->opt.on_submit(evs, n, w->opt.ud);
+	for (size_t base = 0; base < n; base += 64) {
+		size_t m = n - base < 64 ? n - base : 64;
+		for (size_t i = 0; i < m; i++) {
+			p[i] = sp_event_prepare(evs[base + i]);
+			free(evs[base + i]);
+		}
+		pthread_mutex_lock(&w->lock);
+		for (size_t i = 0; i < m; i++)
+			if (enqueue(w, p[i]) == 0)
+				p[i] = NULL, queued++;
+		pthread_mutex_unlock(&w->lock);
+		for (size_t i = 0; i < m; i++)
+			free(p[i]);
+	}
+	return queued;
 }
 
 void sp_writer_flush(sp_writer *w)
@@ -381,5 +559,7 @@ void sp_writer_stop(sp_writer *w)
 	pthread_cond_destroy(&w->settled);
 	free(w->ring);
 	free(w->batch);
+	free(w->out);
+	free(w->out_ptrs);
 	free(w);
 }

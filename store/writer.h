@@ -20,17 +20,27 @@ typedef struct sp_writer sp_writer;
 
 struct sp_writer_options {
 	size_t queue_max;           /* events waiting; default 65536 */
-	size_t queue_bytes_max;     /* and the memory they hold; default 32 MiB */
+	size_t queue_bytes_max;     /* and the memory they hold (their prepared
+				     * records); default 32 MiB */
 	size_t batch_max;           /* events per transaction; the store's batch_max */
 	uint64_t sweep_interval_ns; /* 0: never sweep */
 	uint64_t fold_interval_ns;  /* aggregates lag events by at most this; default 1 s */
+	/* Least time between commits while fewer than batch_max events wait:
+	 * under load batches grow and each fsync serves more events; an event
+	 * waits at most this long for its commit. Default 2 ms; (uint64_t)-1: 0. */
+	uint64_t commit_interval_ns;
 	size_t sweep_budget;        /* records per sweep transaction; default 10000 */
 	/* Called on the writer thread after each successful commit with the
 	 * running total of committed events. Optional. */
 	void (*on_commit)(uint64_t committed_total, void *ud);
 	/* Called on the writer thread after each successful commit with the
-	 * committed events (valid during the call): event outputs. Optional. */
+	 * committed events (decoded again from their records, valid during the
+	 * call): event outputs. Optional. */
 	void (*on_events)(sp_event *const *events, size_t n, void *ud);
+	/* Called on the producer's thread in sp_writer_submit*() with the events
+	 * about to be queued (before they may be dropped): cheap observers
+	 * only, such as noting which keys changed. Optional. */
+	void (*on_submit)(sp_event *const *events, size_t n, void *ud);
 	/* Called inside each transaction: add the caller's counters with
 	 * sp_wtxn_counter_add(). Optional. */
 	void (*collect)(sp_wtxn *tx, void *ud);
@@ -47,9 +57,17 @@ struct sp_writer_stats {
 };
 
 int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_options *opt);
-/* Takes ownership of ev (from sp_event_new). Returns 0, SP_EQUEUEFULL or
- * SP_ESTOPPED; ev is freed in the error cases. Safe from any thread. */
+/* Takes ownership of ev (from sp_event_new) and frees it: the queue holds
+ * the record the caller's thread prepares from it (sp_event_prepare), about
+ * the size of the raw message. Returns 0, SP_EQUEUEFULL (also when there
+ * is no memory to prepare it) or SP_ESTOPPED. Safe from any thread.
+ * This node's events (origin "") are queued in time order: one stamped
+ * less than a second before the last one queued gets that one's time plus
+ * 1 ns (producers stamp events a little before they queue them). */
 int sp_writer_submit(sp_writer *w, sp_event *ev);
+/* The same for n events under one lock; returns how many were queued (the
+ * others were dropped, counted and freed, in order: the first ones fit). */
+size_t sp_writer_submit_many(sp_writer *w, sp_event *const *evs, size_t n);
 /* Waits until every event submitted before the call is committed (or
  * dropped) and folded into its aggregates. */
 void sp_writer_flush(sp_writer *w);

@@ -56,6 +56,20 @@ static void test_event_roundtrip(void **state)
 	assert_string_equal(d.origin, "");
 	assert_int_equal(d.raw_len, e->raw_len);
 	assert_memory_equal(d.raw, e->raw, e->raw_len);
+	/* the time sits at a fixed place, fixed-size, whatever its value */
+	for (uint64_t ts = 1; ts; ts = ts < UINT64_MAX / 1000 ? ts * 1000 : 0) {
+		e->ts_ns = ts;
+		sb.size = 0;
+		sp_event_encode(e, &sb);
+		const uint8_t *b = (const uint8_t *)sb.data;
+		uint64_t v = 0;
+		for (int i = 0; i < 8; i++)
+			v = v << 8 | b[SP_EVENT_TS_OFFSET + i];
+		assert_int_equal(b[SP_EVENT_TS_OFFSET - 1], 0xcf);
+		assert_true(v == ts);
+		assert_int_equal(sp_event_decode(sb.data, sb.size, &d), 0);
+		assert_true(d.ts_ns == ts);
+	}
 	msgpack_sbuffer_destroy(&sb);
 	free(e);
 }

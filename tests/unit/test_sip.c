@@ -1190,6 +1190,58 @@ static void *parse_many(void *arg)
 	return NULL;
 }
 
+/* The separator cap (256: line ends, ',', ';', '&', a CR with no LF after
+ * it) holds exactly, wherever the separators fall: the count is made 16
+ * bytes at a time where it can be, and checked here against a byte loop
+ * at every length and alignment. */
+static size_t ref_separators(const char *b, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (b[i] == '\n' || b[i] == ',' || b[i] == ';' || b[i] == '&')
+			n++;
+		else if (b[i] == '\r' && (i + 1 == len || b[i + 1] != '\n'))
+			n++;
+	}
+	return n;
+}
+
+static void test_separator_cap(void **state)
+{
+	static char buf[8192];
+	static const char fill[] = "ab,;&  c\rd\ne\r\nf";
+	uint64_t rng = 12345;
+	int over = 0, under = 0;
+	for (int t = 0; t < 3000; t++) {
+		size_t o = (size_t)snprintf(buf, sizeof(buf), "OPTIONS sip:1@e SIP/2.0\r\nX: ");
+		o += (size_t)(t % 17); /* every alignment */
+		memset(buf + o - (size_t)(t % 17), 'x', (size_t)(t % 17));
+		/* separators until the count is near the cap */
+		size_t target = 240 + (size_t)(t % 33);
+		while (ref_separators(buf, o) < target && o < sizeof(buf) - 64) {
+			rng = rng * 6364136223846793005u + 1442695040888963407u;
+			buf[o++] = fill[(rng >> 33) % (sizeof(fill) - 1)];
+			if (buf[o - 1] == '\r' || buf[o - 1] == '\n')
+				buf[o++] = 'y'; /* a line end, never an empty line */
+		}
+		size_t hdr = o + 2; /* the header section ends after this line's CRLF */
+		memcpy(buf + o, "\r\n\r\n", 4);
+		o += 4;
+		size_t want = ref_separators(buf, hdr);
+		sp_sip_msg *m = NULL;
+		int rc = sp_sip_parse(buf, o, &m);
+		if (want > 256) {
+			assert_int_equal(rc, SP_ETOOBIG);
+			over++;
+		} else {
+			assert_int_not_equal(rc, SP_ETOOBIG);
+			under++;
+		}
+		sp_sip_msg_free(m);
+	}
+	assert_true(over > 100 && under > 100);
+}
+
 static void test_threads(void **state)
 {
 	pthread_t t[4];
@@ -1224,6 +1276,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_small),
 		cmocka_unit_test(test_hostile_random),
 		cmocka_unit_test(test_hostile_big),
+		cmocka_unit_test(test_separator_cap),
 		cmocka_unit_test(test_bodies_not_parsed),
 		cmocka_unit_test(test_hostile_nul),
 		cmocka_unit_test(test_truncated_invite),

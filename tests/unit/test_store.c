@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sp_error.h"
@@ -271,6 +272,162 @@ static void test_pending_overflow_folds(void **state)
 	sp_store_stats(st, &s);
 	assert_true(s.ips == (uint64_t)total && s.events == (uint64_t)total);
 	sp_store_close(st);
+}
+
+/* ---- fold rounds -------------------------------------------------- */
+
+#define R_IPS 2000
+#define R_NUMS 500
+
+struct expect {
+	unsigned ip[R_IPS], num[R_NUMS];
+	unsigned peer; /* events from "peerkey" to 198.51.100.200 */
+	int next;      /* events made so far */
+};
+
+static void r_ip(int i, char *buf, size_t len)
+{
+	snprintf(buf, len, "10.0.%d.%d", i / 250, i % 250);
+}
+
+/* n events over the keys, counted in x; ts 0: now */
+static void r_make(struct expect *x, sp_event **evs, int n, uint64_t ts)
+{
+	for (int k = 0; k < n; k++, x->next++) {
+		int i = (x->next * 7) % R_IPS, j = x->next % R_NUMS;
+		char ip[32], num[32];
+		r_ip(i, ip, sizeof(ip));
+		snprintf(num, sizeof(num), "+4420%d", j);
+		evs[k] = ev(ip, num, "", x->next % 3 ? "ua-a" : "ua-b", ts);
+		x->ip[i]++;
+		x->num[j]++;
+	}
+}
+
+static void r_commit(sp_store *st, sp_event **evs, size_t n, size_t step_pages)
+{
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	if (n)
+		assert_int_equal(sp_wtxn_add_events(tx, evs, n), 0);
+	if (step_pages)
+		assert_int_equal(sp_wtxn_fold_step(tx, step_pages), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	for (size_t i = 0; i < n; i++)
+		free(evs[i]);
+}
+
+/* Every aggregate counts exactly its events. */
+static void r_check(sp_store *st, const struct expect *x)
+{
+	sp_agg a;
+	char key[32];
+	for (int i = 0; i < R_IPS; i++) {
+		r_ip(i, key, sizeof(key));
+		int rc = sp_store_get(st, SP_KIND_IP, key, &a);
+		if (x->ip[i] == 0) {
+			assert_int_equal(rc, SP_ENOTFOUND);
+			continue;
+		}
+		assert_int_equal(rc, 0);
+		assert_int_equal(a.reports[0].count, x->ip[i]);
+	}
+	for (int j = 0; j < R_NUMS; j++) {
+		snprintf(key, sizeof(key), "4420%d", j);
+		assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, key, &a), 0);
+		assert_int_equal(a.reports[0].count, x->num[j]);
+		assert_int_equal(a.n_uas, 2);
+	}
+	if (x->peer) {
+		assert_int_equal(sp_store_get(st, SP_KIND_IP, "198.51.100.200", &a), 0);
+		sp_report *r = sp_agg_report(&a, "peerkey", false);
+		assert_non_null(r);
+		assert_int_equal(r->count, x->peer);
+		assert_int_equal(a.n_reports, 1); /* the peer's only */
+	}
+}
+
+/* A round written a chunk per transaction while events keep coming; the
+ * writer stops ("crashes") after `steps` chunks, or after the round when
+ * steps is -1. Reopening folds what is left: every count exact, twice. */
+static void round_case(struct fixture *f, int steps, bool late)
+{
+	struct expect *x = calloc(1, sizeof(*x));
+	sp_event *evs[1000];
+	sp_store *st = open_store(f->path, false, 64 << 20);
+
+	for (int b = 0; b < 3; b++) { /* pending: every key */
+		r_make(x, evs, 1000, 0);
+		r_commit(st, evs, 1000, 0);
+	}
+	assert_int_equal(sp_store_pending(st), R_IPS + R_NUMS);
+	assert_int_equal(sp_store_fold_begin(st), 1);
+	assert_true(sp_store_folding(st));
+	assert_int_equal(sp_store_fold_begin(st), 0); /* one round at a time */
+	for (int s = 0; steps < 0 ? sp_store_folding(st) : s < steps; s++) {
+		/* events to keys written already and to keys still to come */
+		r_make(x, evs, 200, 0);
+		r_commit(st, evs, 200, 1);
+		if (steps >= 0)
+			assert_true(sp_store_folding(st)); /* a page at a time: many steps */
+	}
+	if (late) { /* older than the round's end: it finishes the round */
+		r_make(x, evs, 1, sp_now_ns() - 1000 * SP_NS_PER_SEC);
+		r_commit(st, evs, 1, 0);
+		assert_false(sp_store_folding(st));
+	}
+	/* a peer's event is folded at once, and must not be replayed */
+	evs[0] = ev("198.51.100.200", "", "", "", 0);
+	strcpy(evs[0]->origin, "peerkey");
+	x->peer++;
+	r_commit(st, evs, 1, 0);
+	assert_true(sp_store_pending(st) > 0);
+	sp_store_close(st); /* a crash: memory is gone */
+
+	st = open_store(f->path, false, 64 << 20);
+	assert_int_equal(sp_store_pending(st), 0);
+	assert_false(sp_store_folding(st));
+	r_check(st, x);
+	sp_store_close(st);
+	st = open_store(f->path, false, 64 << 20); /* never twice */
+	r_check(st, x);
+	sp_store_close(st);
+	free(x);
+}
+
+static void test_fold_round_crash_at_start(void **state) { round_case(*state, 0, false); }
+static void test_fold_round_crash_mid(void **state) { round_case(*state, 7, false); }
+static void test_fold_round_crash_after(void **state) { round_case(*state, -1, false); }
+static void test_fold_round_late_event(void **state) { round_case(*state, 3, true); }
+
+/* Finished rounds and flushes leave every count exact without a crash. */
+static void test_fold_rounds(void **state)
+{
+	struct fixture *f = *state;
+	struct expect *x = calloc(1, sizeof(*x));
+	sp_event *evs[1000];
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	for (int round = 0; round < 3; round++) {
+		r_make(x, evs, 1000, 0);
+		r_commit(st, evs, 1000, 0);
+		assert_int_equal(sp_store_fold_begin(st), 1);
+		int steps = 0;
+		while (sp_store_folding(st)) {
+			r_make(x, evs, 50, 0);
+			r_commit(st, evs, 50, 4);
+			steps++;
+		}
+		assert_true(steps > 1);
+		assert_true(sp_store_pending(st) > 0); /* what came during the round */
+	}
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_fold(tx), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	assert_int_equal(sp_store_pending(st), 0);
+	r_check(st, x);
+	sp_store_close(st);
+	free(x);
 }
 
 static int count_cb(const sp_event *e, void *ud)
@@ -602,6 +759,145 @@ static void test_writer_thread(void **state)
 	sp_store_close(st);
 }
 
+static int ts_cb(const sp_event *e, void *ud)
+{
+	uint64_t **p = ud;
+	*(*p)++ = e->ts_ns;
+	return 0;
+}
+
+/* Producers stamp events a little before they queue them: the writer
+ * queues this node's events in time order (a skew under a second), so
+ * event keys grow in commit order; an older event keeps its time, and so
+ * does a peer's. */
+static void test_writer_time_order(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	sp_writer *w;
+	struct sp_writer_options o = { .batch_max = 16 };
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	uint64_t now = sp_now_ns(), ms = SP_NS_PER_SEC / 1000;
+	uint64_t ts[] = { now, now - 1 * ms, now - 2 * ms, now + 5 * ms, now - 10 * SP_NS_PER_SEC };
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(sp_writer_submit(w, ev("203.0.113.50", "", "", "", ts[i])), 0);
+	sp_event *peer = ev("203.0.113.51", "", "", "", now - 3 * ms);
+	strcpy(peer->origin, "peerkey");
+	assert_int_equal(sp_writer_submit(w, peer), 0);
+	sp_writer_flush(w);
+	sp_writer_stop(w);
+	uint64_t got[8], *p = got;
+	assert_int_equal(sp_store_foreach_event(st, 0, ts_cb, &p, NULL), 0);
+	assert_int_equal(p - got, 6);
+	/* key order: the old one, the peer's, then now, now+1, now+2, now+5ms */
+	assert_true(got[0] == now - 10 * SP_NS_PER_SEC);
+	assert_true(got[1] == now - 3 * ms);
+	assert_true(got[2] == now && got[3] == now + 1 && got[4] == now + 2);
+	assert_true(got[5] == now + 5 * ms);
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.50", &a), 0);
+	assert_true(a.reports[0].count == 5 && a.reports[0].first_ns == now - 10 * SP_NS_PER_SEC);
+	sp_store_close(st);
+}
+
+static long rss_file_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "RssFile:", 8) == 0)
+			v = atol(line + 8);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+static int sum_cb(const sp_agg *a, void *ud)
+{
+	*(uint64_t *)ud += a->reports[0].count;
+	return 0;
+}
+
+/* The store's mapped pages leave RSS and come back, unchanged, when read. */
+static void test_release_map(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 256 << 20);
+	sp_event *evs[4096];
+	for (int b = 0; b < 10; b++) {
+		for (int i = 0; i < 4096; i++) {
+			char num[32];
+			snprintf(num, sizeof(num), "+4420%d", b * 4096 + i);
+			evs[i] = ev("203.0.113.1", num, "", "ua", 0);
+		}
+		add(st, evs, 4096);
+	}
+	uint64_t sum = 0, again = 0;
+	assert_int_equal(sp_store_foreach(st, SP_KIND_NUMBER, sum_cb, &sum, NULL), 0);
+	assert_true(sum == 40960);
+	long before = rss_file_kb();
+	sp_store_release_map(st);
+	long after = rss_file_kb();
+	assert_true(before > 0 && after > 0);
+	assert_true(before - after > 2048); /* the number table alone is more */
+	assert_int_equal(sp_store_foreach(st, SP_KIND_NUMBER, sum_cb, &again, NULL), 0);
+	assert_true(again == sum);
+	assert_true(rss_file_kb() > after + 2048);
+	sp_store_close(st);
+}
+
+/* A prepared event stores and folds as the event itself would, and reads
+ * back as it; setting its time changes the record too. */
+static void test_prepared_events(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 64 << 20);
+	uint64_t now = sp_now_ns();
+	sp_event *e = ev("2001:db8::1:0:0:5", "+441234", "00449876", "ua-x", now);
+	strcpy(e->method, "REGISTER");
+	sp_prepared *p = sp_event_prepare(e);
+	assert_non_null(p);
+	assert_true(sp_prepared_local(p) && sp_prepared_time(p) == now);
+	sp_prepared_set_time(p, now + 7);
+	sp_event d;
+	assert_int_equal(sp_prepared_event(p, &d), 0);
+	assert_true(d.ts_ns == now + 7);
+	assert_string_equal(d.src_ip, e->src_ip);
+	assert_string_equal(d.user_agent, "ua-x");
+	assert_int_equal(d.raw_len, e->raw_len);
+	assert_memory_equal(d.raw, e->raw, e->raw_len);
+	sp_event *peer = ev("203.0.113.60", "", "", "", now + 8);
+	strcpy(peer->origin, "peerkey");
+	sp_prepared *pp = sp_event_prepare(peer);
+	assert_false(sp_prepared_local(pp));
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	sp_prepared *both[2] = { p, pp };
+	assert_int_equal(sp_wtxn_add_prepared(tx, both, 2), 0);
+	assert_int_equal(sp_wtxn_fold(tx), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	free(p);
+	free(pp);
+	free(peer);
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "2001:db8::1:0:0:5", &a), 0);
+	assert_true(a.reports[0].count == 1 && a.reports[0].first_ns == now + 7);
+	assert_int_equal(a.methods, sp_method_bit("REGISTER"));
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "441234", &a), 0);
+	assert_int_equal(a.n_raws, 1);
+	assert_string_equal(a.raws[0], "+441234");
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "449876", &a), 0);
+	assert_string_equal(a.raws[0], "00449876");
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.60", &a), 0);
+	assert_string_equal(a.reports[0].reporter, "peerkey");
+	uint64_t got[4], *gp = got;
+	assert_int_equal(sp_store_foreach_event(st, 0, ts_cb, &gp, NULL), 0);
+	assert_true(gp - got == 2 && got[0] == now + 7 && got[1] == now + 8);
+	free(e);
+	sp_store_close(st);
+}
+
 /* A child process that holds the store's write lock until told to let go:
  * the writer in this process can then commit nothing. */
 struct lock_holder {
@@ -666,10 +962,22 @@ static void queue_full_case(struct fixture *f, size_t queue_max, size_t bytes_ma
 				       .batch_max = 16 };
 	assert_int_equal(sp_writer_start(&w, st, &o), 0);
 	int dropped = 0;
-	for (int i = 0; i < submit; i++) {
-		int rc = sp_writer_submit(w, ev("203.0.113.9", "", "", "", 0));
-		assert_true(rc == 0 || rc == SP_EQUEUEFULL);
-		dropped += rc == SP_EQUEUEFULL;
+	for (int i = 0; i < submit;) {
+		if (i % 2) { /* one at a time, and in batches of up to 10 */
+			int rc = sp_writer_submit(w, ev("203.0.113.9", "", "", "", 0));
+			assert_true(rc == 0 || rc == SP_EQUEUEFULL);
+			dropped += rc == SP_EQUEUEFULL;
+			i++;
+			continue;
+		}
+		sp_event *evs[10];
+		int n = submit - i < 10 ? submit - i : 10;
+		for (int k = 0; k < n; k++)
+			evs[k] = ev("203.0.113.9", "", "", "", 0);
+		size_t q = sp_writer_submit_many(w, evs, (size_t)n);
+		assert_true(q <= (size_t)n);
+		dropped += n - (int)q;
+		i += n;
 	}
 	assert_true(dropped >= min_dropped);
 	release_write_lock(&h);
@@ -696,8 +1004,14 @@ static void test_writer_queue_full(void **state)
 
 static void test_writer_queue_memory_bound(void **state)
 {
-	/* room for about 50 events by memory, 100000 by count */
-	size_t one = sizeof(sp_event) + strlen("INVITE sip:x@y SIP/2.0\r\n\r\n");
+	/* room for about 50 events by memory, 100000 by count: the queue
+	 * holds prepared records */
+	sp_event *e = ev("203.0.113.9", "", "", "", 0);
+	sp_prepared *p = sp_event_prepare(e);
+	size_t one = sp_prepared_size(p);
+	assert_true(one < sizeof(sp_event)); /* smaller than the event */
+	free(p);
+	free(e);
 	queue_full_case(*state, 100000, 50 * one, 50 + 16 + 200, 200);
 }
 
@@ -761,6 +1075,48 @@ static void write_file(const char *path, const void *data, size_t len)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, data, len), (ssize_t)len);
 	close(fd);
+}
+
+/* A store too full to fold into: the writer tries again after
+ * fold_interval, not in a loop (it spun a core before). */
+static void test_map_full_fold_backs_off(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 1 << 20); /* 1 MiB */
+	int rc = 0, n = 0;
+	while (rc == 0) { /* events with distinct sources, never folded */
+		sp_event *evs[16];
+		for (int i = 0; i < 16; i++, n++) {
+			char ip[32];
+			snprintf(ip, sizeof(ip), "10.%d.%d.%d", n >> 16, (n >> 8) & 255, n & 255);
+			evs[i] = ev(ip, "", "", "", 0);
+		}
+		sp_wtxn *tx;
+		assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+		rc = sp_wtxn_add_events(tx, evs, 16);
+		if (rc == 0)
+			rc = sp_wtxn_commit(tx);
+		else
+			sp_wtxn_abort(tx);
+		for (int i = 0; i < 16; i++)
+			free(evs[i]);
+	}
+	assert_true(sp_store_pending(st) > 100);
+	sp_writer *w;
+	struct sp_writer_options o = { .fold_interval_ns = SP_NS_PER_SEC / 5 };
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	struct timespec a, b;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &a);
+	struct timespec one = { 1, 0 };
+	nanosleep(&one, NULL);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &b);
+	double cpu = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+	struct sp_writer_stats ws;
+	sp_writer_get_stats(w, &ws);
+	assert_int_equal(ws.last_error, MDB_MAP_FULL); /* it did try */
+	assert_true(cpu < 0.3); /* a second, some tries: not a spinning core */
+	sp_writer_stop(w);
+	sp_store_close(st);
 }
 
 static void test_foreign_and_corrupt_files(void **state)
@@ -916,10 +1272,19 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_recent_events_and_times, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_and_replay, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pending_overflow_folds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_rounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_round_crash_at_start, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_round_crash_mid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_round_crash_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_round_late_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_release_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_time_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_memory_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_map_full_fold_backs_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_reader_process, setup, teardown),
 	};

@@ -9,6 +9,8 @@
 #   tools/bench/bench_sip.sh --quick        # smoke: 2 s steps, fewer rates
 #   tools/bench/bench_sip.sh --perf DIR     # also: perf record the UDP listener
 #                                           # and writer threads in a 100k/s flood
+#   tools/bench/bench_sip.sh --udp-only --rates "100000" --seconds 10
+#                                           # only UDP floods, at these rates
 #
 # Steps (each on a fresh node with a fresh data dir in a temp dir, removed
 # at the end; SIP on 127.0.0.1:5060, --no-share, the default --sync and
@@ -19,7 +21,7 @@
 #   4. TLS: 200, 500, 1000 handshakes/s for 5 s each, responsive (-r).
 # "recorded" is events_recorded in the store after a clean stop (SIGTERM
 # commits everything queued). Loss is split into the kernel's receive-buffer
-# drops (Udp RcvbufErrors of the namespace), the node's queue-full drops and
+# drops (Udp RcvbufErrors + MemErrors of the namespace), the node's queue-full drops and
 # parse errors. Node CPU is utime+stime from /proc over the flood; RSS is
 # VmRSS sampled every 0.2 s. The load generator shares the CPUs with the node.
 #
@@ -32,16 +34,30 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${BUILD_DIR:-"$root/build-bench"}
 quick=0
 perfdir=
+udp_only=0
+rates_opt=
+secs_opt=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
+	--udp-only) udp_only=1 ;;
+	--rates)
+		[ $# -ge 2 ] || { echo "bench_sip: --rates needs a list" >&2; exit 2; }
+		rates_opt=$2
+		shift
+		;;
+	--seconds)
+		[ $# -ge 2 ] || { echo "bench_sip: --seconds needs a number" >&2; exit 2; }
+		secs_opt=$2
+		shift
+		;;
 	--perf)
 		[ $# -ge 2 ] || { echo "bench_sip: --perf needs a directory" >&2; exit 2; }
 		mkdir -p "$2"
 		perfdir=$(cd "$2" && pwd)
 		shift
 		;;
-	-h | --help) sed -n '4,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h | --help) sed -n '4,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench_sip: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 	shift
@@ -55,6 +71,9 @@ if [ "${BENCH_SIP_NETNS:-}" != 1 ]; then
 	ninja -C "$build" >&2
 	set -- # the parsed options again, the --perf directory absolute
 	if [ "$quick" = 1 ]; then set -- --quick; fi
+	if [ "$udp_only" = 1 ]; then set -- "$@" --udp-only; fi
+	if [ -n "$rates_opt" ]; then set -- "$@" --rates "$rates_opt"; fi
+	if [ -n "$secs_opt" ]; then set -- "$@" --seconds "$secs_opt"; fi
 	if [ -n "$perfdir" ]; then set -- "$@" --perf "$perfdir"; fi
 	if [ "$(id -u)" = 0 ]; then
 		exec unshare -n env BENCH_SIP_NETNS=1 sh "$0" "$@"
@@ -132,6 +151,18 @@ runq_ns() {
 	fi
 }
 
+# the same summed over the UDP listener threads (tids in $udp_tids)
+udp_ticks() {
+	t=0
+	for u in ${udp_tids:-x}; do t=$((t + $(ticks /proc/"$node_pid"/task/"$u"))); done
+	echo $t
+}
+udp_runq_ns() {
+	t=0
+	for u in ${udp_tids:-x}; do t=$((t + $(runq_ns /proc/"$node_pid"/task/"$u"))); done
+	echo $t
+}
+
 # "busy total" jiffies of the whole machine from /proc/stat (busy: all but
 # idle and iowait; softirq time is in there and also in the tasks' stime)
 machine_cpu() {
@@ -146,17 +177,31 @@ kthread_ticks() {
 		       if (n > 13 && (f[2] == 2 || $1 == 2)) t += f[12] + f[13] } END { print t + 0 }'
 }
 
-# "rss anon" in kB from /proc/PID/status
+# "rss anon file" in kB from /proc/PID/status (VmRSS, RssAnon, RssFile)
 mem() {
 	r=0
 	a=0
+	f=0
 	while read -r k v _; do
 		case $k in
 		VmRSS:) r=$v ;;
 		RssAnon:) a=$v ;;
+		RssFile:) f=$v ;;
 		esac
 	done <"/proc/$1/status"
-	echo "$r $a"
+	echo "$r $a $f"
+}
+
+# packets dropped before any socket saw them: the per-CPU input backlog
+# (netdev_max_backlog) was full; machine-wide (column 2 of softnet_stat)
+backlog_drops() {
+	awk '{ t += strtonum("0x" $2) } END { print t + 0 }' /proc/net/softnet_stat
+}
+
+# datagrams the kernel dropped for want of buffer: the socket's receive
+# buffer (RcvbufErrors) or UDP memory as a whole (MemErrors, udp_mem)
+kernel_drops() {
+	echo $(($(snmp_udp RcvbufErrors) + $(snmp_udp MemErrors)))
 }
 
 # a field of the Udp: line of this namespace's /proc/net/snmp
@@ -191,7 +236,7 @@ start_node() {
 	ddir="$work/$name"
 	log="$work/$name.log"
 	"$sp" run --data-dir "$ddir" --sip-address 127.0.0.1 --sip-port "$port" \
-		--sip-tls-port "$tls_port" --no-share "$@" >"$log" 2>&1 &
+		--sip-tls-port "$tls_port" --no-share --map-size "$map_size" "$@" >"$log" 2>&1 &
 	node_pid=$!
 	i=0
 	while ! grep -q "SIP honeypot running" "$log" 2>/dev/null; do
@@ -203,8 +248,8 @@ start_node() {
 		sleep 0.05
 	done
 	# its threads, by what they wait in when idle: the writer on a futex
-	# (202), a UDP listener in poll (7/271), TCP/TLS in epoll_wait (232/281)
-	udp_tid=
+	# (202), the UDP listeners in poll (7/271), TCP/TLS in epoll_wait (232/281)
+	udp_tids=
 	writer_tid=
 	stream_tid=
 	sleep 0.2
@@ -213,7 +258,7 @@ start_node() {
 		[ "$tid" = "$node_pid" ] && continue
 		read -r nr _ <"$t/syscall" || nr=
 		case $nr in
-		7 | 271 | 299) udp_tid=$tid ;;
+		7 | 271 | 299) udp_tids="$udp_tids $tid" ;;
 		232 | 281 | 441) stream_tid=$tid ;;
 		202) writer_tid=$tid ;;
 		esac
@@ -244,13 +289,18 @@ stop_node() {
 	"$sp" stats --json --data-dir "$ddir" >"$stats" || die "sentrypeer stats failed"
 }
 
-# sample_mem: update peak_rss / peak_anon from the node
+# sample_mem: update peak_rss / peak_anon / peak_file (at the VmRSS peak)
+# and the largest RssAnon and RssFile seen, from the node
 sample_mem() {
 	set -- $(mem "$node_pid")
 	if [ "$1" -gt "$peak_rss" ]; then
 		peak_rss=$1
 		peak_anon=$2
+		peak_file=$3
 	fi
+	[ "$2" -gt "$max_anon" ] && max_anon=$2
+	[ "$3" -gt "$max_file" ] && max_file=$3
+	return 0
 }
 
 # flood OUT ARGS...: run sip_flood against the node, sampling its memory;
@@ -261,11 +311,14 @@ flood() {
 	shift
 	peak_rss=0
 	peak_anon=0
+	peak_file=0
+	max_anon=0
+	max_file=0
 	p0=$(ticks /proc/"$node_pid")
-	l0=$(ticks /proc/"$node_pid"/task/"${udp_tid:-x}")
+	l0=$(udp_ticks)
 	w0=$(ticks /proc/"$node_pid"/task/"${writer_tid:-x}")
 	s0=$(ticks /proc/"$node_pid"/task/"${stream_tid:-x}")
-	lq0=$(runq_ns /proc/"$node_pid"/task/"${udp_tid:-x}")
+	lq0=$(udp_runq_ns)
 	wq0=$(runq_ns /proc/"$node_pid"/task/"${writer_tid:-x}")
 	sq0=$(runq_ns /proc/"$node_pid"/task/"${stream_tid:-x}")
 	m0=$(machine_cpu)
@@ -284,12 +337,12 @@ flood() {
 	flood_ms=$(($(now_ms) - t0))
 	sample_mem
 	p1=$(ticks /proc/"$node_pid")
-	l1=$(ticks /proc/"$node_pid"/task/"${udp_tid:-x}")
+	l1=$(udp_ticks)
 	w1=$(ticks /proc/"$node_pid"/task/"${writer_tid:-x}")
 	s1=$(ticks /proc/"$node_pid"/task/"${stream_tid:-x}")
 	m1=$(machine_cpu)
 	kt1=$(kthread_ticks)
-	lq1=$(runq_ns /proc/"$node_pid"/task/"${udp_tid:-x}")
+	lq1=$(udp_runq_ns)
 	wq1=$(runq_ns /proc/"$node_pid"/task/"${writer_tid:-x}")
 	sq1=$(runq_ns /proc/"$node_pid"/task/"${stream_tid:-x}")
 	pct='printf "%.0f", (b - a) / c * 100000 / d'
@@ -313,7 +366,8 @@ flood() {
 }
 
 # drain: wait until the node is idle (at most 1 tick in 0.5 s; 30 s at
-# most), still sampling memory; sets busy_ms, idle_rss (kB)
+# most), still sampling memory; sets busy_ms, then 2 s after that idle_rss,
+# idle_anon, idle_file (kB)
 drain() {
 	t0=$(now_ms)
 	prev=$(ticks /proc/"$node_pid")
@@ -328,12 +382,16 @@ drain() {
 	done
 	busy_ms=$(($(now_ms) - t0 - 500))
 	[ $busy_ms -ge 0 ] || busy_ms=0
+	# idle memory once settled: 2 s after the node went idle
+	sleep 1.5
 	set -- $(mem "$node_pid")
 	idle_rss=$1
 	idle_anon=$2
+	idle_file=$3
 	if [ "$idle_rss" -gt "$worst_after" ]; then
 		worst_after=$idle_rss
 		worst_after_anon=$idle_anon
+		worst_after_file=$idle_file
 	fi
 }
 
@@ -343,6 +401,7 @@ idle_mem() {
 	set -- $(mem "$node_pid")
 	start_rss=$1
 	start_anon=$2
+	start_file=$3
 }
 
 worst_rss=0
@@ -353,15 +412,23 @@ worst_anon=0
 worst_anon_run=
 worst_after=0
 worst_after_anon=0
+worst_after_file=0
+worst_file=0
+worst_file_run=
 track_rss() { # run name: keep the worst flood peak and idle figures
 	if [ "$peak_rss" -gt "$worst_rss" ]; then
 		worst_rss=$peak_rss
 		worst_rss_anon=$peak_anon
+		worst_rss_file=$peak_file
 		worst_rss_run=$1
 	fi
-	if [ "$peak_anon" -gt "$worst_anon" ]; then
-		worst_anon=$peak_anon
+	if [ "$max_anon" -gt "$worst_anon" ]; then
+		worst_anon=$max_anon
 		worst_anon_run=$1
+	fi
+	if [ "$max_file" -gt "$worst_file" ]; then
+		worst_file=$max_file
+		worst_file_run=$1
 	fi
 	if [ "$start_rss" -gt "$worst_idle" ]; then
 		worst_idle=$start_rss
@@ -376,8 +443,8 @@ echo "node: $sp ($($sp version 2>/dev/null | head -n 1))"
 defaults=$("$sp" help run 2>/dev/null |
 	sed -n 's/^ *\(--\(sync\|queue-size\|queue-memory\|batch-size\|sip-max-connections\)\) .*\[\([^]]*\)\].*/\1 \3/p' |
 	tr '\n' ' ' | sed 's/ $//')
-echo "settings: SIP on 127.0.0.1:$port (TLS $tls_port) in a private network namespace, --no-share; defaults: ${defaults:-?}; UDP and burst passive, TCP and TLS responsive (-r)"
-echo "memory: MiB = 1024 KiB; RSS is VmRSS (anon = RssAnon; the rest is mostly the store's mapped pages)"
+echo "settings: SIP on 127.0.0.1:$port (TLS $tls_port) in a private network namespace, --no-share, --map-size 4G (a 10-s flood at 100,000/s stores about 1.3 GB; the default 1G fills up); defaults: ${defaults:-?}; UDP and burst passive, TCP and TLS responsive (-r)"
+echo "memory: MiB = 1024 KiB; RSS is VmRSS = RssAnon (anon: heap, queue, pending tables, LMDB's dirty pages) + RssFile (file: libraries and the store's mapped pages); RssShmem is 0 here"
 
 # other load makes every figure low: say so
 set -- $(machine_cpu)
@@ -403,8 +470,13 @@ else
 	tls_rates="200 500 1000"
 	tls_secs=5
 fi
+[ -z "$rates_opt" ] || udp_rates=$rates_opt
+[ -z "$secs_opt" ] || udp_secs=$secs_opt
 tcp_rate=2000
 burst_count=10000
+# a 10 s flood at 100,000/s stores about 1.3 GB (events and a new number
+# aggregate each): the default map (1G) would fill and drop the rest
+map_size=4G
 stall_ms=100
 seed=1
 
@@ -427,12 +499,14 @@ for rate in $udp_rates; do
 		echo "node UDP receive buffer: $(calc 'printf "%.0f", a / 1048576' "${rb:-0}") MiB (kernel accounting: about $(calc 'printf "%.0f", a / 1700' "${rb:-0}") datagrams of 1 kB)"
 		rcvbuf_said=1
 	fi
-	k0=$(snmp_udp RcvbufErrors)
+	k0=$(kernel_drops)
+	b0=$(backlog_drops)
 	seed=$((seed + 1))
 	f="$work/udp-$rate.out"
 	flood "$f" udp --target "127.0.0.1:$port" --rate "$rate" --seconds "$udp_secs" --seed "$seed"
 	drain
-	k1=$(snmp_udp RcvbufErrors)
+	k1=$(kernel_drops)
+	b1=$(backlog_drops)
 	stop_node
 	sent=$(fval sent "$f")
 	rec=$(counter events_recorded "$stats")
@@ -440,20 +514,22 @@ for rate in $udp_rates; do
 	rcv=$(counter sip_received "$stats")
 	qf=$(counter events_dropped_queue_full "$stats")
 	pe=$(counter sip_parse_errors "$stats")
+	sf=$(counter events_dropped_store_error "$stats")
 	kd=$((k1 - k0))
+	bd=$((b1 - b0))
 	lost=$((sent - rec))
-	other=$((lost - kd - qf - pe))
+	other=$((lost - kd - bd - qf - sf - pe))
 	lpct=$(calc 'printf "%.2f", c ? (c - a) * 100 / c : 0' "$rec" 0 "$sent")
 	recps=$(calc 'printf "%.0f", a / b' "$rec" "$udp_secs")
 	echo "udp $rate/s: sent $sent in $(fval elapsed "$f") s ($(fval rate_achieved "$f")/s achieved, generator $(fval generator_cpu "$f")% CPU, up to $(fval behind_schedule_max "$f") ms behind schedule)"
 	echo "udp $rate/s: recorded $rec ($recps/s over the flood; events_udp $udp, sip_received $rcv)"
-	echo "udp $rate/s: lost $lost ($lpct%): kernel receive buffer full (Udp RcvbufErrors) $kd, node queue full $qf, not SIP $pe, unaccounted $other"
-	echo "udp $rate/s: node CPU $cpu_pct% of one core over the flood (UDP listener thread $lcpu_pct%, writer thread $wcpu_pct%); busy $(calc 'printf "%.1f", a / 1000' "$busy_ms") s after the flood ended"
-	echo "udp $rate/s: $machine_line; waiting for a CPU: UDP listener $lwait_pct% of the time, writer $wwait_pct%"
-	echo "udp $rate/s: node RSS idle before $(mib "$start_rss") MiB (anon $(mib "$start_anon") MiB); peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon") MiB) in the flood and drain; idle after $(mib "$idle_rss") MiB (anon $(mib "$idle_anon") MiB)"
+	echo "udp $rate/s: lost $lost ($lpct%): kernel input backlog full (softnet, machine-wide) $bd, kernel buffers full (Udp RcvbufErrors + MemErrors) $kd, node queue full $qf, store full or failing $sf, not SIP $pe, unaccounted $other"
+	echo "udp $rate/s: node CPU $cpu_pct% of one core over the flood (UDP listener threads $lcpu_pct%, writer thread $wcpu_pct%); busy $(calc 'printf "%.1f", a / 1000' "$busy_ms") s after the flood ended"
+	echo "udp $rate/s: $machine_line; waiting for a CPU: UDP listeners $lwait_pct% of the time, writer $wwait_pct%"
+	echo "udp $rate/s: node RSS idle before $(mib "$start_rss") MiB (anon $(mib "$start_anon"), file $(mib "$start_file")); peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file")) in the flood and drain, largest anon $(mib "$max_anon"), largest file $(mib "$max_file"); idle 2 s after $(mib "$idle_rss") MiB (anon $(mib "$idle_anon"), file $(mib "$idle_file"))"
 	echo "udp $rate/s: stop (commit and fold what is queued) $(calc 'printf "%.2f", a / 1000' "$stop_ms") s"
 	printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %8s %8s %6s\n" "$rate" "$sent" "$rec" "$recps" \
-		"$lpct" "$kd" "$qf" "$cpu_pct" "$lcpu_pct" "$wcpu_pct" "$other_pct" "$(mib "$peak_rss")" \
+		"$lpct" "$((kd + bd))" "$qf" "$cpu_pct" "$lcpu_pct" "$wcpu_pct" "$other_pct" "$(mib "$peak_rss")" \
 		"$(mib "$peak_anon")" "$(calc 'printf "%.1f", a / 1000' "$busy_ms")" >>"$table"
 	if [ "$recps" -gt "$best_recps" ]; then
 		best_recps=$recps
@@ -469,27 +545,37 @@ for rate in $udp_rates; do
 	track_rss "udp $rate/s"
 done
 echo
-echo "UDP per rate (rec/s: recorded over the flood time; kernel: Udp RcvbufErrors; cpu% node, udp% its UDP listener, wrt% its writer, oth% other processes, all in % of one CPU over the flood; rss and anon: peaks in MiB; busy: s after the flood)"
+echo "UDP per rate (rec/s: recorded over the flood time; kernel: input backlog (softnet) + Udp RcvbufErrors + MemErrors; cpu% node, udp% its UDP listener threads, wrt% its writer, oth% other processes, all in % of one CPU over the flood; rss and anon: peaks in MiB; busy: s after the flood)"
 printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %8s %8s %6s\n" "rate/s" "sent" "recorded" "rec/s" \
 	"lost%" "kernel" "qfull" "cpu%" "udp%" "wrt%" "oth%" "rss" "anon" "busy"
 cat "$table"
 
+b_rec=0
+b_sent=0
+t_rate=0
+t_failed=0
+t_stalls=0
+t_rec=0
+t_max=0
+tls_best=0
+tls_best_line="not run"
+if [ "$udp_only" = 0 ]; then
 # ---- 2. burst -------------------------------------------------------------------
 echo
 echo "== UDP burst: $burst_count datagrams as fast as possible, passive mode"
 start_node burst
 idle_mem
-k0=$(snmp_udp RcvbufErrors)
+k0=$(kernel_drops)
 f="$work/burst.out"
 flood "$f" burst --target "127.0.0.1:$port" --count "$burst_count" --seed 99
 drain
-k1=$(snmp_udp RcvbufErrors)
+k1=$(kernel_drops)
 stop_node
 b_sent=$(fval sent "$f")
 b_rec=$(counter events_recorded "$stats")
 echo "burst: sent $b_sent in $(fval elapsed "$f") s ($(fval rate_achieved "$f")/s)"
 echo "burst: recorded $b_rec; lost $((b_sent - b_rec)): kernel receive buffer $((k1 - k0)), queue full $(counter events_dropped_queue_full "$stats"), not SIP $(counter sip_parse_errors "$stats")"
-echo "burst: node busy $(calc 'printf "%.2f", a / 1000' "$busy_ms") s after the burst; RSS peak $(mib "$peak_rss") MiB"
+echo "burst: node busy $(calc 'printf "%.2f", a / 1000' "$busy_ms") s after the burst; RSS peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file"))"
 track_rss burst
 
 # ---- 3. TCP -----------------------------------------------------------------------
@@ -518,7 +604,7 @@ echo "tcp: replies $(fline replies "$f")"
 echo "tcp: node accepted $(counter tcp_connections "$stats"), refused $(counter tcp_connections_refused "$stats"), timed out $(counter tcp_connections_timed_out "$stats"); kernel ListenOverflows $((o1 - o0)), ListenDrops $((d1 - d0))"
 echo "tcp: recorded $t_rec (events_tcp $(counter events_tcp "$stats"), not SIP $(counter sip_parse_errors "$stats"), queue full $(counter events_dropped_queue_full "$stats"))"
 echo "tcp: node CPU $cpu_pct% (TCP/TLS thread $scpu_pct%, writer $wcpu_pct%); $machine_line; TCP/TLS thread waited for a CPU $swait_pct% of the time"
-echo "tcp: node RSS idle $(mib "$start_rss") MiB, peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon") MiB)"
+echo "tcp: node RSS idle $(mib "$start_rss") MiB, peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file"))"
 track_rss tcp
 
 # ---- 4. TLS -----------------------------------------------------------------------
@@ -542,7 +628,7 @@ for rate in $tls_rates; do
 	echo "tls $rate/s: handshake latency $(fline handshake_latency "$f")"
 	echo "tls $rate/s: recorded $rec (events_tls $(counter events_tls "$stats")); node handshakes failed $(counter tls_handshakes_failed "$stats"), refused $(counter tcp_connections_refused "$stats")"
 	echo "tls $rate/s: node CPU $cpu_pct% (TCP/TLS thread $scpu_pct%, writer $wcpu_pct%); $machine_line; TCP/TLS thread waited for a CPU $swait_pct% of the time"
-	echo "tls $rate/s: node RSS peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon") MiB)"
+	echo "tls $rate/s: node RSS peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file"))"
 	# clean: no failure, all recorded, the rate kept, p99 under the stall mark
 	p99=$(fline handshake_latency "$f" | sed -n 's/.*p99 \([0-9.]*\) ms.*/\1/p')
 	if [ "$failed_n" = 0 ] && [ "$rec" = "$done_n" ] && [ "$hsr" -ge $((rate * 95 / 100)) ] &&
@@ -552,6 +638,8 @@ for rate in $tls_rates; do
 	fi
 	track_rss "tls $rate/s"
 done
+
+fi # udp_only
 
 # ---- 5. perf (optional) -------------------------------------------------------------
 if [ -n "$perfdir" ] && ! command -v perf >/dev/null 2>&1; then
@@ -567,7 +655,7 @@ elif [ -n "$perfdir" ]; then
 	flood_pid=$!
 	sleep 1
 	# one perf per thread: each report is that thread's own 100%
-	perf record -q -e cpu-clock -F 999 -t "$udp_tid" -o "$perfdir/udp.data" -- sleep 5 \
+	perf record -q -e cpu-clock -F 999 -t "$(echo $udp_tids | tr ' ' ',')" -o "$perfdir/udp.data" -- sleep 5 \
 		>"$perfdir/perf-record-udp.log" 2>&1 &
 	perf_udp=$!
 	perf record -q -e cpu-clock -F 999 -t "$writer_tid" -o "$perfdir/writer.data" -- sleep 5 \
@@ -578,7 +666,7 @@ elif [ -n "$perfdir" ]; then
 	stop_node
 	echo "perf: flood sent $(fval sent "$f"), node recorded $(counter events_recorded "$stats")"
 	for who in udp writer; do
-		eval tid=\$${who}_tid
+		if [ "$who" = udp ]; then tid=$(echo $udp_tids | tr ' ' ','); else tid=$writer_tid; fi
 		perf report -i "$perfdir/$who.data" --stdio --sort sym --percent-limit 0.5 \
 			>"$perfdir/$who.txt" 2>/dev/null || true
 		perf report -i "$perfdir/$who.data" --stdio --sort dso \
@@ -601,23 +689,28 @@ printf "%-34s %-52s %-30s %s\n" "UDP events/s recorded, zero loss" \
 printf "%-34s %-52s %-30s %s\n" "UDP at 100000/s" "$r100_line" "zero loss" "$r100_ok"
 printf "%-34s %-52s %-30s %s\n" "UDP capacity (most recorded)" \
 	"$best_recps events/s recorded (offered $best_recps_rate/s)" "(no target)" "-"
-printf "%-34s %-52s %-30s %s\n" "burst of $burst_count datagrams" "$b_rec recorded" "all recorded" \
-	"$(v "$([ "$b_rec" = "$burst_count" ] && echo 1)")"
-printf "%-34s %-52s %-30s %s\n" "TCP connections/s" \
-	"$t_rate/s made, $t_failed failed, $t_rec recorded, max connect $t_max ms" \
-	">= 2000/s, no stalls (>= $stall_ms ms)" \
-	"$(v "$([ "$t_rate" -ge $((tcp_rate * 99 / 100)) ] && [ "$t_failed" = 0 ] && [ "$t_stalls" = 0 ] && [ "$t_rec" = "$t_made" ] && echo 1)")"
-printf "%-34s %-52s %-30s %s\n" "TLS handshakes/s (clean: no failure," "best clean rate $tls_best/s: $tls_best_line" \
-	"(no target)" "-"
-printf "%-34s\n" "  all recorded, p99 < $stall_ms ms)"
+if [ "$udp_only" = 1 ]; then
+	echo "(--udp-only: burst, TCP and TLS not run)"
+else
+	printf "%-34s %-52s %-30s %s\n" "burst of $burst_count datagrams" "$b_rec recorded" "all recorded" \
+		"$(v "$([ "$b_rec" = "$burst_count" ] && echo 1)")"
+	printf "%-34s %-52s %-30s %s\n" "TCP connections/s" \
+		"$t_rate/s made, $t_failed failed, $t_rec recorded, max connect $t_max ms" \
+		">= 2000/s, no stalls (>= $stall_ms ms)" \
+		"$(v "$([ "$t_rate" -ge $((tcp_rate * 99 / 100)) ] && [ "$t_failed" = 0 ] && [ "$t_stalls" = 0 ] && [ "$t_rec" = "$t_made" ] && echo 1)")"
+	printf "%-34s %-52s %-30s %s\n" "TLS handshakes/s (clean: no failure," "best clean rate $tls_best/s: $tls_best_line" \
+		"(no target)" "-"
+	printf "%-34s\n" "  all recorded, p99 < $stall_ms ms)"
+fi
 printf "%-34s %-52s %-30s %s\n" "RSS during a flood (worst VmRSS)" \
-	"$(mib "$worst_rss") MiB (anon $(mib "${worst_rss_anon:-0}") MiB) in $worst_rss_run" "< 64 MiB" \
+	"$(mib "$worst_rss") MiB (anon $(mib "${worst_rss_anon:-0}"), file $(mib "${worst_rss_file:-0}")) in $worst_rss_run" "< 64 MiB" \
 	"$(v "$([ "$worst_rss" -lt 65536 ] && echo 1)")"
-printf "%-34s %-52s %-30s %s\n" "  of it private (worst RssAnon)" \
-	"$(mib "$worst_anon") MiB in $worst_anon_run" "< 64 MiB" \
-	"$(v "$([ "$worst_anon" -lt 65536 ] && echo 1)")"
+printf "%-34s %-52s %-30s %s\n" "  largest RssAnon" \
+	"$(mib "$worst_anon") MiB in $worst_anon_run" "(part of VmRSS)" "-"
+printf "%-34s %-52s %-30s %s\n" "  largest RssFile" \
+	"$(mib "$worst_file") MiB in $worst_file_run" "(part of VmRSS)" "-"
 printf "%-34s %-52s %-30s %s\n" "RSS idle (worst, before a flood)" "$(mib "$worst_idle") MiB" \
 	"< 16 MiB" "$(v "$([ "$worst_idle" -lt 16384 ] && echo 1)")"
-printf "%-34s %-52s %-30s %s\n" "RSS idle after a flood (worst)" \
-	"$(mib "$worst_after") MiB (anon $(mib "$worst_after_anon") MiB)" "< 16 MiB" \
+printf "%-34s %-52s %-30s %s\n" "RSS idle 2 s after a flood (worst)" \
+	"$(mib "$worst_after") MiB (anon $(mib "$worst_after_anon"), file $(mib "${worst_after_file:-0}"))" "< 16 MiB" \
 	"$(v "$([ "$worst_after" -lt 16384 ] && echo 1)")"
