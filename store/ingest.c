@@ -33,6 +33,7 @@
 #include "sp_error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1098,20 +1099,45 @@ static uint16_t put_str(char *data, size_t *off, const char *s)
 	return (uint16_t)at;
 }
 
+/* One encode buffer per producer thread, grown to the largest record and
+ * kept; freed when the thread ends. */
+static pthread_key_t prep_key;
+static pthread_once_t prep_once = PTHREAD_ONCE_INIT;
+
+static void prep_free(void *p)
+{
+	msgpack_sbuffer_free(p);
+}
+
+static void prep_key_init(void) { pthread_key_create(&prep_key, prep_free); }
+
+static msgpack_sbuffer *prep_buffer(void)
+{
+	pthread_once(&prep_once, prep_key_init);
+	msgpack_sbuffer *sb = pthread_getspecific(prep_key);
+	if (!sb && (sb = msgpack_sbuffer_new()) && pthread_setspecific(prep_key, sb) != 0) {
+		msgpack_sbuffer_free(sb);
+		sb = NULL;
+	}
+	return sb;
+}
+
 sp_prepared *sp_event_prepare(const sp_event *e)
 {
-	static _Thread_local msgpack_sbuffer sb; /* grows to the largest record, kept */
+	msgpack_sbuffer *sbp = prep_buffer();
+	if (!sbp)
+		return NULL;
 	char keys[3][SP_KEY_MAX];
 	struct target t[3];
 	unsigned n = event_targets(e, keys, t);
 	size_t strings = 1 + strlen(e->user_agent) + 1 + strlen(e->origin) + 1;
 	for (unsigned i = 0; i < n; i++)
 		strings += strlen(t[i].key) + 1 + (t[i].raw ? strlen(t[i].raw) + 1 : 0);
-	sb.size = 0;
-	sp_event_encode(e, &sb);
-	if (!sb.data)
+	sbp->size = 0;
+	sp_event_encode(e, sbp);
+	if (!sbp->data)
 		return NULL;
-	size_t rec_off = (strings + 7) & ~(size_t)7, size = sizeof(sp_prepared) + rec_off + sb.size;
+	size_t rec_off = (strings + 7) & ~(size_t)7, size = sizeof(sp_prepared) + rec_off + sbp->size;
 	sp_prepared *p = malloc(size);
 	if (!p)
 		return NULL;
@@ -1131,8 +1157,8 @@ sp_prepared *sp_event_prepare(const sp_event *e)
 		p->t[i].raw = t[i].raw ? put_str(p->data, &off, t[i].raw) : 0;
 	}
 	p->rec_off = (uint32_t)rec_off;
-	p->rec_len = (uint32_t)sb.size;
-	memcpy(p->data + rec_off, sb.data, sb.size);
+	p->rec_len = (uint32_t)sbp->size;
+	memcpy(p->data + rec_off, sbp->data, sbp->size);
 	return p;
 }
 
