@@ -766,7 +766,7 @@ static int fold_staging(sp_wtxn *tx, const struct delta_table *t)
 	return rc;
 }
 
-/* Write order[from..to) of a pending table. */
+/* Write order[from..to) of a pending table (order NULL: d[from..to)). */
 static int fold_pending(sp_wtxn *tx, const struct ptab *t, const uint32_t *order, size_t from,
 			size_t to)
 {
@@ -774,7 +774,7 @@ static int fold_pending(sp_wtxn *tx, const struct ptab *t, const uint32_t *order
 	struct dview v;
 	int rc = cursors_open(tx, &cs);
 	for (size_t i = from; i < to && rc == 0; i++) {
-		view_pending(t, &t->d[order[i]], &v);
+		view_pending(t, &t->d[order ? order[i] : i], &v);
 		rc = fold_one(tx, cursor_for(&cs, v.kind), &v, "");
 	}
 	cursors_close(&cs);
@@ -839,7 +839,7 @@ static int round_finish(sp_wtxn *tx)
 	int rc;
 	if (!r->active || tx->round_done)
 		return 0;
-	if ((rc = fold_pending(tx, st->frozen, r->order, tx->round_pos, r->n)))
+	if ((rc = fold_pending(tx, st->frozen, NULL, tx->round_pos, r->n)))
 		return rc;
 	tx->round_pos = r->n;
 	tx->round_done = true;
@@ -870,6 +870,27 @@ int sp_wtxn_fold(sp_wtxn *tx)
 	return 0;
 }
 
+/* d[i] = the old d[order[i]], in place (order ends as the identity). */
+static void permute(struct pdelta *d, uint32_t *order, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (order[i] == i)
+			continue;
+		struct pdelta tmp = d[i];
+		size_t j = i;
+		for (;;) {
+			size_t k = order[j];
+			order[j] = (uint32_t)j;
+			if (k == i) {
+				d[j] = tmp;
+				break;
+			}
+			d[j] = d[k];
+			j = k;
+		}
+	}
+}
+
 int sp_store_fold_begin(sp_store *st)
 {
 	struct fold_round *r = &st->round;
@@ -886,15 +907,21 @@ int sp_store_fold_begin(sp_store *st)
 		unmap(order, bytes);
 		return rc;
 	}
+	/* the frozen table is only walked, in key order: its deltas move into
+	 * that order, so the pages of the part written can go after each
+	 * step's commit, and its hash slots go now */
+	permute(t->d, order, t->n);
+	unmap(order, bytes);
+	map_release(t->slots, (size_t)PSLOTS * sizeof(*t->slots));
+	map_release(t->str_slots, (size_t)PSTR_SLOTS * sizeof(*t->str_slots));
 	/* every committed event is folded or in the table being frozen */
 	memcpy(r->end, st->committed, EVENT_KEY_LEN);
 	r->n_ip = 0;
-	for (size_t i = 0; i < t->n; i++)
-		r->n_ip += t->d[i].kind == SP_KIND_IP;
-	r->order = order;
-	r->order_bytes = bytes;
+	while (r->n_ip < t->n && t->d[r->n_ip].kind == SP_KIND_IP)
+		r->n_ip++;
 	r->n = t->n;
 	r->pos = 0;
+	r->released = 0;
 	r->active = true;
 	r->fold_ns = 0;
 	st->frozen = t;
@@ -937,11 +964,11 @@ int sp_wtxn_fold_step(sp_wtxn *tx, size_t max_pages)
 	size_t to = r->n - tx->round_pos > max_keys ? tx->round_pos + max_keys : r->n;
 	if (to == r->n)
 		return store__map_errno(round_finish(tx));
-	if ((rc = fold_pending(tx, st->frozen, r->order, tx->round_pos, to)))
+	if ((rc = fold_pending(tx, st->frozen, NULL, tx->round_pos, to)))
 		return store__map_errno(rc);
 	tx->round_pos = to;
 	/* where a crash would leave it: the round's end and the last key written */
-	const struct pdelta *d = &st->frozen->d[r->order[to - 1]];
+	const struct pdelta *d = &st->frozen->d[to - 1];
 	uint8_t buf[EVENT_KEY_LEN + 1 + SP_KEY_MAX];
 	memcpy(buf, r->end, EVENT_KEY_LEN);
 	buf[EVENT_KEY_LEN] = d->kind;
@@ -1209,8 +1236,6 @@ int store__ingest_before_commit(sp_wtxn *tx)
 static void round_end(sp_store *st)
 {
 	struct fold_round *r = &st->round;
-	unmap(r->order, r->order_bytes);
-	r->order = NULL;
 	r->active = false;
 	r->n = r->pos = 0;
 	if (st->frozen) {
@@ -1234,8 +1259,17 @@ void store__ingest_after_commit(sp_wtxn *tx, int rc)
 			round_end(st);
 		} else {
 			st->round.pos = tx->round_pos;
-			if (tx->round_done)
+			if (tx->round_done) {
 				round_end(st);
+			} else if (st->round.active) {
+				/* the frozen deltas written so far: their pages go */
+				struct fold_round *r = &st->round;
+				size_t done = r->pos * sizeof(struct pdelta) / 4096 * 4096;
+				if (done > r->released) {
+					map_release((char *)st->frozen->d + r->released, done - r->released);
+					r->released = done;
+				}
+			}
 		}
 		merge_staging(st->pending, &st->staging);
 	}
@@ -1386,8 +1420,6 @@ int store__ingest_open(sp_store *st, MDB_txn *txn)
 
 void store__ingest_close(sp_store *st)
 {
-	if (st->round.order)
-		unmap(st->round.order, st->round.order_bytes);
 	memset(&st->round, 0, sizeof(st->round));
 	dt_free(&st->staging);
 	ptab_free(&st->tabs[0]);
