@@ -179,7 +179,7 @@ void sp_honeypot_flush(sp_honeypot *hp, struct sp_honeypot_batch *batch)
 	if (!batch || batch->n == 0)
 		return;
 	/* never waits for the disk: a full queue drops and counts */
-	size_t queued = sp_writer_submit_many(hp->w, batch->ev, batch->n);
+	size_t queued = sp_writer_submit_prepared(hp->w, batch->ev, batch->n);
 	atomic_fetch_add_explicit(&hp->ctr.events, queued, memory_order_relaxed);
 	if (queued < batch->n)
 		atomic_fetch_add_explicit(&hp->ctr.queue_full, batch->n - queued,
@@ -208,11 +208,10 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 		return;
 	}
 
-	sp_event *e = sp_event_new(buf, len, hp->opt.raw_max);
-	if (!e) {
-		sp_sip_msg_free(m);
-		return;
-	}
+	/* on the stack, raw in the caller's buffer: the writer gets the
+	 * record prepared from it */
+	sp_event ev, *e = &ev;
+	sp_event_init(e, buf, len, hp->opt.raw_max);
 	sp_sockaddr_text(src, e->src_ip, sizeof(e->src_ip), &e->src_port);
 	sp_sockaddr_text(dst, e->dst_ip, sizeof(e->dst_ip), &e->dst_port);
 	e->transport = transport;
@@ -248,14 +247,15 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 	atomic_fetch_add_explicit(transport == SP_TP_UDP ? &hp->ctr.udp
 				  : transport == SP_TP_TCP ? &hp->ctr.tcp : &hp->ctr.tls,
 				  1, memory_order_relaxed);
-	if (batch) {
-		batch->ev[batch->n++] = e;
+	sp_prepared *p = sp_event_prepare(e);
+	if (batch && p) {
+		batch->ev[batch->n++] = p;
 		if (batch->n == SP_HONEYPOT_BATCH)
 			sp_honeypot_flush(hp, batch);
 		return;
 	}
-	/* never waits for the disk: a full queue drops and counts */
-	if (sp_writer_submit(hp->w, e) == SP_EQUEUEFULL)
+	/* never waits for the disk: a full queue (or no memory) drops and counts */
+	if (!p || sp_writer_submit_prepared(hp->w, &p, 1) == 0)
 		atomic_fetch_add_explicit(&hp->ctr.queue_full, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&hp->ctr.events, 1, memory_order_relaxed);

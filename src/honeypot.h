@@ -45,7 +45,7 @@ void sp_honeypot_free(sp_honeypot *hp);
 #define SP_HONEYPOT_BATCH 64
 struct sp_honeypot_batch {
 	unsigned n;
-	sp_event *ev[SP_HONEYPOT_BATCH];
+	sp_prepared *ev[SP_HONEYPOT_BATCH];
 };
 
 /* One whole message from src to dst (our address) over transport (one

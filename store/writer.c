@@ -382,7 +382,7 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 	if (!w->opt.fold_interval_ns)
 		w->opt.fold_interval_ns = SP_NS_PER_SEC;
 	if (!w->opt.commit_interval_ns)
-		w->opt.commit_interval_ns = 2 * SP_NS_PER_SEC / 1000;
+		w->opt.commit_interval_ns = 20 * SP_NS_PER_SEC / 1000;
 	else if (w->opt.commit_interval_ns == UINT64_MAX)
 		w->opt.commit_interval_ns = 0;
 	w->last_fold_ns = sp_mono_ns();
@@ -490,6 +490,25 @@ size_t sp_writer_submit_many(sp_writer *w, sp_event *const *evs, size_t n)
 		pthread_mutex_unlock(&w->lock);
 		for (size_t i = 0; i < m; i++)
 			free(p[i]);
+	}
+	return queued;
+}
+
+size_t sp_writer_submit_prepared(sp_writer *w, sp_prepared *const *p, size_t n)
+{
+	size_t queued = 0;
+	bool refused[64];
+	for (size_t base = 0; base < n; base += 64) {
+		size_t m = n - base < 64 ? n - base : 64;
+		pthread_mutex_lock(&w->lock);
+		for (size_t i = 0; i < m; i++) {
+			refused[i] = enqueue(w, p[base + i]) != 0;
+			queued += !refused[i];
+		}
+		pthread_mutex_unlock(&w->lock);
+		for (size_t i = 0; i < m; i++)
+			if (refused[i])
+				free(p[base + i]);
 	}
 	return queued;
 }
