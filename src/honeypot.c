@@ -125,7 +125,6 @@ static bool reply_allowed(sp_honeypot *hp, const struct sockaddr *src)
 {
 	uint8_t a[16];
 	uint32_t h = 2166136261u;
-	uint64_t now = sp_mono_ns();
 	bool ok;
 
 	addr_bytes(src, a);
@@ -133,6 +132,9 @@ static bool reply_allowed(sp_honeypot *hp, const struct sockaddr *src)
 	for (int i = 0; i < 16; i++)
 		h = (h ^ a[i]) * 16777619u;
 	pthread_mutex_lock(&hp->rl_lock);
+	/* the time under the lock: another listener thread may have moved
+	 * last_ns on since (the unsigned difference would refill the bucket) */
+	uint64_t now = sp_mono_ns();
 	/* sources that share a slot share its budget: a collision can only
 	 * mean fewer replies, never a fresh burst (the hash is also keyed) */
 	struct bucket *b = &hp->rl[(h ^ (h >> 16)) % RL_SLOTS];
