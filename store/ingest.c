@@ -33,6 +33,7 @@
 #include "sp_error.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1124,20 +1125,49 @@ static uint16_t put_str(char *data, size_t *off, const char *s)
 	return (uint16_t)at;
 }
 
+/* Each producer thread encodes into its own buffer, grown to its largest
+ * record and kept; the key frees it when the thread ends. */
+static pthread_key_t prep_key;
+static pthread_once_t prep_once = PTHREAD_ONCE_INIT;
+static _Thread_local msgpack_sbuffer *t_prep_sb;
+
+static void prep_sb_free(void *p)
+{
+	msgpack_sbuffer_free(p);
+}
+
+static void prep_key_init(void)
+{
+	pthread_key_create(&prep_key, prep_sb_free);
+}
+
+static msgpack_sbuffer *prep_sb(void)
+{
+	if (!t_prep_sb) {
+		pthread_once(&prep_once, prep_key_init);
+		if (!(t_prep_sb = msgpack_sbuffer_new()))
+			return NULL;
+		pthread_setspecific(prep_key, t_prep_sb);
+	}
+	return t_prep_sb;
+}
+
 sp_prepared *sp_event_prepare(const sp_event *e)
 {
-	static _Thread_local msgpack_sbuffer sb; /* grows to the largest record, kept */
+	msgpack_sbuffer *sbp = prep_sb();
 	char keys[3][SP_KEY_MAX];
 	struct target t[3];
 	unsigned n = event_targets(e, keys, t);
 	size_t strings = 1 + strlen(e->user_agent) + 1 + strlen(e->origin) + 1;
 	for (unsigned i = 0; i < n; i++)
 		strings += strlen(t[i].key) + 1 + (t[i].raw ? strlen(t[i].raw) + 1 : 0);
-	sb.size = 0;
-	sp_event_encode(e, &sb);
-	if (!sb.data)
+	if (!sbp)
 		return NULL;
-	size_t rec_off = (strings + 7) & ~(size_t)7, size = sizeof(sp_prepared) + rec_off + sb.size;
+	sbp->size = 0;
+	sp_event_encode(e, sbp);
+	if (!sbp->data)
+		return NULL;
+	size_t rec_off = (strings + 7) & ~(size_t)7, size = sizeof(sp_prepared) + rec_off + sbp->size;
 	sp_prepared *p = malloc(size);
 	if (!p)
 		return NULL;
@@ -1157,8 +1187,8 @@ sp_prepared *sp_event_prepare(const sp_event *e)
 		p->t[i].raw = t[i].raw ? put_str(p->data, &off, t[i].raw) : 0;
 	}
 	p->rec_off = (uint32_t)rec_off;
-	p->rec_len = (uint32_t)sb.size;
-	memcpy(p->data + rec_off, sb.data, sb.size);
+	p->rec_len = (uint32_t)sbp->size;
+	memcpy(p->data + rec_off, sbp->data, sbp->size);
 	return p;
 }
 
