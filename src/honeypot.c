@@ -176,9 +176,26 @@ static void print_event(const sp_event *e, uint8_t transport)
 	free(buf);
 }
 
+static _Atomic uint64_t *transport_counter(sp_honeypot *hp, uint8_t transport)
+{
+	return transport == SP_TP_UDP ? &hp->ctr.udp : transport == SP_TP_TCP ? &hp->ctr.tcp
+									  : &hp->ctr.tls;
+}
+
 void sp_honeypot_flush(sp_honeypot *hp, struct sp_honeypot_batch *batch)
 {
-	if (!batch || batch->n == 0)
+	if (!batch)
+		return;
+	if (batch->received) {
+		atomic_fetch_add_explicit(&hp->ctr.received, batch->received, memory_order_relaxed);
+		batch->received = 0;
+	}
+	if (batch->handled) {
+		atomic_fetch_add_explicit(transport_counter(hp, batch->transport), batch->handled,
+					  memory_order_relaxed);
+		batch->handled = 0;
+	}
+	if (batch->n == 0)
 		return;
 	/* never waits for the disk: a full queue drops and counts */
 	size_t queued = sp_writer_submit_prepared(hp->w, batch->ev, batch->n);
@@ -197,7 +214,12 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 	char src_ip[SP_KEY_MAX];
 	uint16_t src_port;
 
-	atomic_fetch_add_explicit(&hp->ctr.received, 1, memory_order_relaxed);
+	if (batch && batch->handled && batch->transport != transport)
+		sp_honeypot_flush(hp, batch); /* one transport per batch's count */
+	if (batch)
+		batch->received++, batch->transport = transport;
+	else
+		atomic_fetch_add_explicit(&hp->ctr.received, 1, memory_order_relaxed);
 	int rc = sp_sip_parse(buf, len, &m);
 	if (rc) {
 		atomic_fetch_add_explicit(rc == SP_ETOOBIG ? &hp->ctr.oversized : &hp->ctr.parse_errors,
@@ -246,9 +268,10 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 	}
 	sp_sip_msg_free(m);
 
-	atomic_fetch_add_explicit(transport == SP_TP_UDP ? &hp->ctr.udp
-				  : transport == SP_TP_TCP ? &hp->ctr.tcp : &hp->ctr.tls,
-				  1, memory_order_relaxed);
+	if (batch)
+		batch->handled++;
+	else
+		atomic_fetch_add_explicit(transport_counter(hp, transport), 1, memory_order_relaxed);
 	sp_prepared *p = sp_event_prepare(e);
 	if (batch && p) {
 		batch->ev[batch->n++] = p;
