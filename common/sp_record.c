@@ -210,6 +210,15 @@ sp_event *sp_event_new(const char *raw, size_t raw_len, size_t raw_cap)
 	return e;
 }
 
+void sp_event_init(sp_event *e, const char *raw, size_t raw_len, size_t raw_cap)
+{
+	memset(e, 0, sizeof(*e));
+	e->raw = raw;
+	e->raw_len = (uint32_t)(raw_len < raw_cap ? raw_len : raw_cap);
+	e->ts_ns = sp_now_ns();
+	sp_uuid_new(e->id);
+}
+
 /* ---- aggregates ---------------------------------------------------- */
 
 void sp_agg_init(sp_agg *a, enum sp_kind kind, const char *key)

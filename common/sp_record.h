@@ -74,6 +74,10 @@ typedef struct sp_event {
  * lives in the same allocation; free with free(). Fields are zeroed, ts_ns
  * and id are set. Returns NULL on allocation failure. */
 sp_event *sp_event_new(const char *raw, size_t raw_len, size_t raw_cap);
+/* The same for an event the caller holds (on its stack): raw is not
+ * copied, e->raw points at it (min(raw_len, raw_cap) bytes, not
+ * NUL-terminated), so it must outlive e. */
+void sp_event_init(sp_event *e, const char *raw, size_t raw_len, size_t raw_cap);
 /* Copy s into a fixed field, truncating. */
 void sp_field_set(char *field, size_t size, const char *s);
 void sp_uuid_new(uint8_t id[16]);

@@ -170,7 +170,7 @@ struct sp_dht {
 
 	/* publishing (lock) */
 	struct keyset dirty;
-	char last_src[SP_KEY_MAX], last_to[SP_USER_MAX]; /* writer thread only */
+	char last_src[SP_KEY_MAX], last_to[SP_KEY_MAX]; /* lock: the last keys noted */
 	/* publisher thread only */
 	struct keyset pub_cur, pub_prev, tick;
 	uint64_t interval_start_ns, next_keepalive_ns, budget_at_ns;
@@ -583,30 +583,25 @@ int sp_dht_lookup(sp_dht *d, enum sp_kind kind, const char *key, uint64_t timeou
 
 /* ---- publishing ------------------------------------------------------ */
 
-void sp_dht_note_events(sp_dht *d, sp_event *const *events, size_t n)
+void sp_dht_note_prepared(sp_dht *d, sp_prepared *const *p, size_t n)
 {
 	if (!d || !d->opt.publish)
 		return;
 	pthread_mutex_lock(&d->lock);
 	for (size_t i = 0; i < n; i++) {
-		const sp_event *e = events[i];
-		char k[SP_KEY_MAX];
-		if (e->origin[0])
-			continue; /* a peer's, not ours to sign */
-		/* floods come from few sources: skip the repeat cheaply */
-		if (strcmp(e->src_ip, d->last_src) != 0) {
-			snprintf(d->last_src, sizeof(d->last_src), "%s", e->src_ip);
-			if (sp_ip_normalize(e->src_ip, k, NULL) == 0)
-				keyset_add(&d->dirty, SP_KIND_IP, k);
+		uint8_t kind[3];
+		const char *key[3];
+		if (!p[i] || !sp_prepared_local(p[i]))
+			continue; /* a peer's event is not ours to sign */
+		unsigned k = sp_prepared_keys(p[i], kind, key);
+		for (unsigned j = 0; j < k; j++) {
+			/* floods come from few sources: skip the repeat cheaply */
+			char *last = kind[j] == SP_KIND_IP ? d->last_src : d->last_to;
+			if (strcmp(key[j], last) == 0)
+				continue;
+			snprintf(last, SP_KEY_MAX, "%s", key[j]);
+			keyset_add(&d->dirty, kind[j], key[j]);
 		}
-		if (strcmp(e->to_user, d->last_to) != 0) {
-			snprintf(d->last_to, sizeof(d->last_to), "%s", e->to_user);
-			if (sp_number_normalize(e->to_user, k) == 0)
-				keyset_add(&d->dirty, SP_KIND_NUMBER, k);
-		}
-		if (e->ruri_user[0] && strcmp(e->ruri_user, e->to_user) != 0 &&
-		    sp_number_normalize(e->ruri_user, k) == 0)
-			keyset_add(&d->dirty, SP_KIND_NUMBER, k);
 	}
 	pthread_mutex_unlock(&d->lock);
 }
@@ -741,6 +736,7 @@ static void publish_dirty(sp_dht *d, uint64_t now_s)
 	d->tick = d->dirty;
 	d->dirty = t;
 	overflow = d->tick.overflow;
+	d->last_src[0] = d->last_to[0] = '\0'; /* a repeat is noted once a tick */
 	pthread_mutex_unlock(&d->lock);
 	if (overflow)
 		d->keepalive_now = true; /* too many to track: the keepalive scan finds them */

@@ -2,8 +2,8 @@
 /*
  * The node's part in the DHT: an OpenDHT runner and what runs around it.
  *
- * - Publishing (when opt.publish): the writer tells sp_dht_note_events()
- *   which keys its committed events touched; a publisher thread signs each
+ * - Publishing (when opt.publish): the producers tell sp_dht_note_prepared()
+ *   which keys their queued events touch; a publisher thread signs each
  *   changed IP and number as a record value under its own key, and packs
  *   the same records into compact signed batches under the hour's feed key.
  *   A key is published at most once per publish_interval; new keys go out
@@ -82,8 +82,10 @@ int sp_dht_start(sp_dht **out, const struct sp_dht_options *opt);
 /* Stop publishing and receiving, shut the runner down, free d. */
 void sp_dht_stop(sp_dht *d);
 
-/* Writer thread, after a commit: the keys these local events touched. */
-void sp_dht_note_events(sp_dht *d, sp_event *const *events, size_t n);
+/* Producer threads, as events are queued for the store: the keys this
+ * node's events touch (sp_prepared_keys); the publisher reads each from
+ * the store once the writer has folded it. Any thread. */
+void sp_dht_note_prepared(sp_dht *d, sp_prepared *const *p, size_t n);
 /* Writer thread, inside a transaction: hand queued peer records to fn
  * (at most max); returns how many were handed. */
 size_t sp_dht_drain(sp_dht *d, int (*fn)(const sp_agg *a, void *ud), void *ud, size_t max);

@@ -125,7 +125,6 @@ static bool reply_allowed(sp_honeypot *hp, const struct sockaddr *src)
 {
 	uint8_t a[16];
 	uint32_t h = 2166136261u;
-	uint64_t now = sp_mono_ns();
 	bool ok;
 
 	addr_bytes(src, a);
@@ -133,6 +132,9 @@ static bool reply_allowed(sp_honeypot *hp, const struct sockaddr *src)
 	for (int i = 0; i < 16; i++)
 		h = (h ^ a[i]) * 16777619u;
 	pthread_mutex_lock(&hp->rl_lock);
+	/* the time under the lock: another listener thread may have moved
+	 * last_ns on since (the unsigned difference would refill the bucket) */
+	uint64_t now = sp_mono_ns();
 	/* sources that share a slot share its budget: a collision can only
 	 * mean fewer replies, never a fresh burst (the hash is also keyed) */
 	struct bucket *b = &hp->rl[(h ^ (h >> 16)) % RL_SLOTS];
@@ -174,12 +176,29 @@ static void print_event(const sp_event *e, uint8_t transport)
 	free(buf);
 }
 
+static _Atomic uint64_t *transport_counter(sp_honeypot *hp, uint8_t transport)
+{
+	return transport == SP_TP_UDP ? &hp->ctr.udp : transport == SP_TP_TCP ? &hp->ctr.tcp
+									  : &hp->ctr.tls;
+}
+
 void sp_honeypot_flush(sp_honeypot *hp, struct sp_honeypot_batch *batch)
 {
-	if (!batch || batch->n == 0)
+	if (!batch)
+		return;
+	if (batch->received) {
+		atomic_fetch_add_explicit(&hp->ctr.received, batch->received, memory_order_relaxed);
+		batch->received = 0;
+	}
+	if (batch->handled) {
+		atomic_fetch_add_explicit(transport_counter(hp, batch->transport), batch->handled,
+					  memory_order_relaxed);
+		batch->handled = 0;
+	}
+	if (batch->n == 0)
 		return;
 	/* never waits for the disk: a full queue drops and counts */
-	size_t queued = sp_writer_submit_many(hp->w, batch->ev, batch->n);
+	size_t queued = sp_writer_submit_prepared(hp->w, batch->ev, batch->n);
 	atomic_fetch_add_explicit(&hp->ctr.events, queued, memory_order_relaxed);
 	if (queued < batch->n)
 		atomic_fetch_add_explicit(&hp->ctr.queue_full, batch->n - queued,
@@ -195,7 +214,12 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 	char src_ip[SP_KEY_MAX];
 	uint16_t src_port;
 
-	atomic_fetch_add_explicit(&hp->ctr.received, 1, memory_order_relaxed);
+	if (batch && batch->handled && batch->transport != transport)
+		sp_honeypot_flush(hp, batch); /* one transport per batch's count */
+	if (batch)
+		batch->received++, batch->transport = transport;
+	else
+		atomic_fetch_add_explicit(&hp->ctr.received, 1, memory_order_relaxed);
 	int rc = sp_sip_parse(buf, len, &m);
 	if (rc) {
 		atomic_fetch_add_explicit(rc == SP_ETOOBIG ? &hp->ctr.oversized : &hp->ctr.parse_errors,
@@ -208,11 +232,10 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 		return;
 	}
 
-	sp_event *e = sp_event_new(buf, len, hp->opt.raw_max);
-	if (!e) {
-		sp_sip_msg_free(m);
-		return;
-	}
+	/* on the stack, raw in the caller's buffer: the writer gets the
+	 * record prepared from it */
+	sp_event ev, *e = &ev;
+	sp_event_init(e, buf, len, hp->opt.raw_max);
 	sp_sockaddr_text(src, e->src_ip, sizeof(e->src_ip), &e->src_port);
 	sp_sockaddr_text(dst, e->dst_ip, sizeof(e->dst_ip), &e->dst_port);
 	e->transport = transport;
@@ -245,17 +268,19 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 	}
 	sp_sip_msg_free(m);
 
-	atomic_fetch_add_explicit(transport == SP_TP_UDP ? &hp->ctr.udp
-				  : transport == SP_TP_TCP ? &hp->ctr.tcp : &hp->ctr.tls,
-				  1, memory_order_relaxed);
-	if (batch) {
-		batch->ev[batch->n++] = e;
+	if (batch)
+		batch->handled++;
+	else
+		atomic_fetch_add_explicit(transport_counter(hp, transport), 1, memory_order_relaxed);
+	sp_prepared *p = sp_event_prepare(e);
+	if (batch && p) {
+		batch->ev[batch->n++] = p;
 		if (batch->n == SP_HONEYPOT_BATCH)
 			sp_honeypot_flush(hp, batch);
 		return;
 	}
-	/* never waits for the disk: a full queue drops and counts */
-	if (sp_writer_submit(hp->w, e) == SP_EQUEUEFULL)
+	/* never waits for the disk: a full queue (or no memory) drops and counts */
+	if (!p || sp_writer_submit_prepared(hp->w, &p, 1) == 0)
 		atomic_fetch_add_explicit(&hp->ctr.queue_full, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&hp->ctr.events, 1, memory_order_relaxed);

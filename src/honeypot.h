@@ -45,7 +45,11 @@ void sp_honeypot_free(sp_honeypot *hp);
 #define SP_HONEYPOT_BATCH 64
 struct sp_honeypot_batch {
 	unsigned n;
-	sp_event *ev[SP_HONEYPOT_BATCH];
+	sp_prepared *ev[SP_HONEYPOT_BATCH];
+	/* counted here, added to the shared counters at flush: two reader
+	 * threads incrementing them per message made their cache line bounce */
+	uint64_t received, handled;
+	uint8_t transport;
 };
 
 /* One whole message from src to dst (our address) over transport (one

@@ -157,12 +157,12 @@ static void on_events(sp_event *const *events, size_t count, void *ud)
 
 /* Producer threads: the keys these events touch wait for the DHT publisher
  * (which reads them from the store once folded). */
-static void on_submit(sp_event *const *events, size_t count, void *ud)
+static void on_submit(sp_prepared *const *p, size_t count, void *ud)
 {
 	struct node *n = ud;
 	sp_dht *d = atomic_load_explicit(&n->dht_for_producers, memory_order_acquire);
 	if (d)
-		sp_dht_note_events(d, events, count);
+		sp_dht_note_prepared(d, p, count);
 }
 
 /* DHT thread: peer records wait; have the writer take them soon. */

@@ -768,7 +768,7 @@ static int fold_staging(sp_wtxn *tx, const struct delta_table *t)
 	return rc;
 }
 
-/* Write order[from..to) of a pending table. */
+/* Write order[from..to) of a pending table (order NULL: d[from..to)). */
 static int fold_pending(sp_wtxn *tx, const struct ptab *t, const uint32_t *order, size_t from,
 			size_t to)
 {
@@ -776,7 +776,7 @@ static int fold_pending(sp_wtxn *tx, const struct ptab *t, const uint32_t *order
 	struct dview v;
 	int rc = cursors_open(tx, &cs);
 	for (size_t i = from; i < to && rc == 0; i++) {
-		view_pending(t, &t->d[order[i]], &v);
+		view_pending(t, &t->d[order ? order[i] : i], &v);
 		rc = fold_one(tx, cursor_for(&cs, v.kind), &v, "");
 	}
 	cursors_close(&cs);
@@ -841,7 +841,7 @@ static int round_finish(sp_wtxn *tx)
 	int rc;
 	if (!r->active || tx->round_done)
 		return 0;
-	if ((rc = fold_pending(tx, st->frozen, r->order, tx->round_pos, r->n)))
+	if ((rc = fold_pending(tx, st->frozen, NULL, tx->round_pos, r->n)))
 		return rc;
 	tx->round_pos = r->n;
 	tx->round_done = true;
@@ -872,6 +872,27 @@ int sp_wtxn_fold(sp_wtxn *tx)
 	return 0;
 }
 
+/* d[i] = the old d[order[i]], in place (order ends as the identity). */
+static void permute(struct pdelta *d, uint32_t *order, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (order[i] == i)
+			continue;
+		struct pdelta tmp = d[i];
+		size_t j = i;
+		for (;;) {
+			size_t k = order[j];
+			order[j] = (uint32_t)j;
+			if (k == i) {
+				d[j] = tmp;
+				break;
+			}
+			d[j] = d[k];
+			j = k;
+		}
+	}
+}
+
 int sp_store_fold_begin(sp_store *st)
 {
 	struct fold_round *r = &st->round;
@@ -888,15 +909,21 @@ int sp_store_fold_begin(sp_store *st)
 		unmap(order, bytes);
 		return rc;
 	}
+	/* the frozen table is only walked, in key order: its deltas move into
+	 * that order, so the pages of the part written can go after each
+	 * step's commit, and its hash slots go now */
+	permute(t->d, order, t->n);
+	unmap(order, bytes);
+	map_release(t->slots, (size_t)PSLOTS * sizeof(*t->slots));
+	map_release(t->str_slots, (size_t)PSTR_SLOTS * sizeof(*t->str_slots));
 	/* every committed event is folded or in the table being frozen */
 	memcpy(r->end, st->committed, EVENT_KEY_LEN);
 	r->n_ip = 0;
-	for (size_t i = 0; i < t->n; i++)
-		r->n_ip += t->d[i].kind == SP_KIND_IP;
-	r->order = order;
-	r->order_bytes = bytes;
+	while (r->n_ip < t->n && t->d[r->n_ip].kind == SP_KIND_IP)
+		r->n_ip++;
 	r->n = t->n;
 	r->pos = 0;
+	r->released = 0;
 	r->active = true;
 	r->fold_ns = 0;
 	st->frozen = t;
@@ -939,11 +966,11 @@ int sp_wtxn_fold_step(sp_wtxn *tx, size_t max_pages)
 	size_t to = r->n - tx->round_pos > max_keys ? tx->round_pos + max_keys : r->n;
 	if (to == r->n)
 		return store__map_errno(round_finish(tx));
-	if ((rc = fold_pending(tx, st->frozen, r->order, tx->round_pos, to)))
+	if ((rc = fold_pending(tx, st->frozen, NULL, tx->round_pos, to)))
 		return store__map_errno(rc);
 	tx->round_pos = to;
 	/* where a crash would leave it: the round's end and the last key written */
-	const struct pdelta *d = &st->frozen->d[r->order[to - 1]];
+	const struct pdelta *d = &st->frozen->d[to - 1];
 	uint8_t buf[EVENT_KEY_LEN + 1 + SP_KEY_MAX];
 	memcpy(buf, r->end, EVENT_KEY_LEN);
 	buf[EVENT_KEY_LEN] = d->kind;
@@ -1099,40 +1126,44 @@ static uint16_t put_str(char *data, size_t *off, const char *s)
 	return (uint16_t)at;
 }
 
-/* One encode buffer per producer thread, grown to the largest record and
- * kept; freed when the thread ends. */
+/* Each producer thread encodes into its own buffer, grown to its largest
+ * record and kept; the key frees it when the thread ends. */
 static pthread_key_t prep_key;
 static pthread_once_t prep_once = PTHREAD_ONCE_INIT;
+static _Thread_local msgpack_sbuffer *t_prep_sb;
 
-static void prep_free(void *p)
+static void prep_sb_free(void *p)
 {
 	msgpack_sbuffer_free(p);
 }
 
-static void prep_key_init(void) { pthread_key_create(&prep_key, prep_free); }
-
-static msgpack_sbuffer *prep_buffer(void)
+static void prep_key_init(void)
 {
-	pthread_once(&prep_once, prep_key_init);
-	msgpack_sbuffer *sb = pthread_getspecific(prep_key);
-	if (!sb && (sb = msgpack_sbuffer_new()) && pthread_setspecific(prep_key, sb) != 0) {
-		msgpack_sbuffer_free(sb);
-		sb = NULL;
+	pthread_key_create(&prep_key, prep_sb_free);
+}
+
+static msgpack_sbuffer *prep_sb(void)
+{
+	if (!t_prep_sb) {
+		pthread_once(&prep_once, prep_key_init);
+		if (!(t_prep_sb = msgpack_sbuffer_new()))
+			return NULL;
+		pthread_setspecific(prep_key, t_prep_sb);
 	}
-	return sb;
+	return t_prep_sb;
 }
 
 sp_prepared *sp_event_prepare(const sp_event *e)
 {
-	msgpack_sbuffer *sbp = prep_buffer();
-	if (!sbp)
-		return NULL;
+	msgpack_sbuffer *sbp = prep_sb();
 	char keys[3][SP_KEY_MAX];
 	struct target t[3];
 	unsigned n = event_targets(e, keys, t);
 	size_t strings = 1 + strlen(e->user_agent) + 1 + strlen(e->origin) + 1;
 	for (unsigned i = 0; i < n; i++)
 		strings += strlen(t[i].key) + 1 + (t[i].raw ? strlen(t[i].raw) + 1 : 0);
+	if (!sbp)
+		return NULL;
 	sbp->size = 0;
 	sp_event_encode(e, sbp);
 	if (!sbp->data)
@@ -1165,6 +1196,15 @@ sp_prepared *sp_event_prepare(const sp_event *e)
 size_t sp_prepared_size(const sp_prepared *p)
 {
 	return p->size;
+}
+
+unsigned sp_prepared_keys(const sp_prepared *p, uint8_t kind[3], const char *key[3])
+{
+	for (unsigned i = 0; i < p->n_targets; i++) {
+		kind[i] = p->t[i].kind;
+		key[i] = p->data + p->t[i].key;
+	}
+	return p->n_targets;
 }
 
 bool sp_prepared_local(const sp_prepared *p)
@@ -1236,8 +1276,6 @@ int store__ingest_before_commit(sp_wtxn *tx)
 static void round_end(sp_store *st)
 {
 	struct fold_round *r = &st->round;
-	unmap(r->order, r->order_bytes);
-	r->order = NULL;
 	r->active = false;
 	r->n = r->pos = 0;
 	if (st->frozen) {
@@ -1261,8 +1299,17 @@ void store__ingest_after_commit(sp_wtxn *tx, int rc)
 			round_end(st);
 		} else {
 			st->round.pos = tx->round_pos;
-			if (tx->round_done)
+			if (tx->round_done) {
 				round_end(st);
+			} else if (st->round.active) {
+				/* the frozen deltas written so far: their pages go */
+				struct fold_round *r = &st->round;
+				size_t done = r->pos * sizeof(struct pdelta) / 4096 * 4096;
+				if (done > r->released) {
+					map_release((char *)st->frozen->d + r->released, done - r->released);
+					r->released = done;
+				}
+			}
 		}
 		merge_staging(st->pending, &st->staging);
 	}
@@ -1413,8 +1460,6 @@ int store__ingest_open(sp_store *st, MDB_txn *txn)
 
 void store__ingest_close(sp_store *st)
 {
-	if (st->round.order)
-		unmap(st->round.order, st->round.order_bytes);
 	memset(&st->round, 0, sizeof(st->round));
 	dt_free(&st->staging);
 	ptab_free(&st->tabs[0]);

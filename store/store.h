@@ -149,6 +149,9 @@ typedef struct sp_prepared sp_prepared;
 sp_prepared *sp_event_prepare(const sp_event *e);
 size_t sp_prepared_size(const sp_prepared *p);
 bool sp_prepared_local(const sp_prepared *p); /* from this node (origin "") */
+/* The aggregates the event updates: kinds and normalised keys (valid as
+ * long as p), at most 3; returns how many. */
+unsigned sp_prepared_keys(const sp_prepared *p, uint8_t kind[3], const char *key[3]);
 uint64_t sp_prepared_time(const sp_prepared *p);
 void sp_prepared_set_time(sp_prepared *p, uint64_t ts_ns);
 /* The event again, decoded from the record (e->raw points into p). */

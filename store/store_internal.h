@@ -82,10 +82,10 @@ struct ptab {
 struct fold_round {
 	bool active;
 	uint8_t end[EVENT_KEY_LEN];
-	uint32_t *order;    /* indexes into the frozen table, in (kind, key) order */
-	size_t n, pos;      /* order[pos..n) are still to fold */
-	size_t n_ip;        /* order[0..n_ip) are IPs, the rest numbers */
-	size_t order_bytes; /* mapped */
+	size_t n, pos;      /* the frozen table's d[pos..n) are still to fold, in
+			     * (kind, key) order: they were sorted when frozen */
+	size_t n_ip;        /* d[0..n_ip) are IPs, the rest numbers */
+	size_t released;    /* bytes of d given back (written already) */
 	uint64_t started_ns, fold_ns;
 };
 

@@ -392,7 +392,7 @@ int sp_writer_start(sp_writer **out, sp_store *st, const struct sp_writer_option
 	if (!w->opt.fold_interval_ns)
 		w->opt.fold_interval_ns = SP_NS_PER_SEC;
 	if (!w->opt.commit_interval_ns)
-		w->opt.commit_interval_ns = 2 * SP_NS_PER_SEC / 1000;
+		w->opt.commit_interval_ns = 20 * SP_NS_PER_SEC / 1000;
 	else if (w->opt.commit_interval_ns == UINT64_MAX)
 		w->opt.commit_interval_ns = 0;
 	w->last_fold_ns = sp_mono_ns();
@@ -472,11 +472,11 @@ static int enqueue(sp_writer *w, sp_prepared *p)
 
 int sp_writer_submit(sp_writer *w, sp_event *ev)
 {
-	if (w->opt.on_submit)
-		w->opt.on_submit(&ev, 1, w->opt.ud);
 	/* the record is made here, on the producer's thread */
 	sp_prepared *p = sp_event_prepare(ev);
 	free(ev);
+	if (p && w->opt.on_submit)
+		w->opt.on_submit(&p, 1, w->opt.ud);
 	pthread_mutex_lock(&w->lock);
 	int rc = enqueue(w, p);
 	pthread_mutex_unlock(&w->lock);
@@ -489,14 +489,14 @@ size_t sp_writer_submit_many(sp_writer *w, sp_event *const *evs, size_t n)
 {
 	size_t queued = 0;
 	sp_prepared *p[64];
-	if (w->opt.on_submit && n)
-		w->opt.on_submit(evs, n, w->opt.ud);
 	for (size_t base = 0; base < n; base += 64) {
 		size_t m = n - base < 64 ? n - base : 64;
 		for (size_t i = 0; i < m; i++) {
 			p[i] = sp_event_prepare(evs[base + i]);
 			free(evs[base + i]);
 		}
+		if (w->opt.on_submit)
+			w->opt.on_submit(p, m, w->opt.ud);
 		pthread_mutex_lock(&w->lock);
 		for (size_t i = 0; i < m; i++)
 			if (enqueue(w, p[i]) == 0)
@@ -504,6 +504,27 @@ size_t sp_writer_submit_many(sp_writer *w, sp_event *const *evs, size_t n)
 		pthread_mutex_unlock(&w->lock);
 		for (size_t i = 0; i < m; i++)
 			free(p[i]);
+	}
+	return queued;
+}
+
+size_t sp_writer_submit_prepared(sp_writer *w, sp_prepared *const *p, size_t n)
+{
+	size_t queued = 0;
+	bool refused[64];
+	for (size_t base = 0; base < n; base += 64) {
+		size_t m = n - base < 64 ? n - base : 64;
+		if (w->opt.on_submit)
+			w->opt.on_submit(p + base, m, w->opt.ud);
+		pthread_mutex_lock(&w->lock);
+		for (size_t i = 0; i < m; i++) {
+			refused[i] = enqueue(w, p[base + i]) != 0;
+			queued += !refused[i];
+		}
+		pthread_mutex_unlock(&w->lock);
+		for (size_t i = 0; i < m; i++)
+			if (refused[i])
+				free(p[base + i]);
 	}
 	return queued;
 }

@@ -27,7 +27,8 @@ struct sp_writer_options {
 	uint64_t fold_interval_ns;  /* aggregates lag events by at most this; default 1 s */
 	/* Least time between commits while fewer than batch_max events wait:
 	 * under load batches grow and each fsync serves more events; an event
-	 * waits at most this long for its commit. Default 2 ms; (uint64_t)-1: 0. */
+	 * waits at most this long for its commit (after an idle spell it
+	 * commits at once). Default 20 ms; (uint64_t)-1: 0. */
 	uint64_t commit_interval_ns;
 	size_t sweep_budget;        /* records per sweep transaction; default 10000 */
 	/* Called on the writer thread after each successful commit with the
@@ -37,10 +38,11 @@ struct sp_writer_options {
 	 * committed events (decoded again from their records, valid during the
 	 * call): event outputs. Optional. */
 	void (*on_events)(sp_event *const *events, size_t n, void *ud);
-	/* Called on the producer's thread in sp_writer_submit*() with the events
-	 * about to be queued (before they may be dropped): cheap observers
-	 * only, such as noting which keys changed. Optional. */
-	void (*on_submit)(sp_event *const *events, size_t n, void *ud);
+	/* Called on the producer's thread in sp_writer_submit*() with the
+	 * prepared records about to be queued (before they may be dropped;
+	 * entries may be NULL): cheap observers only, such as noting which
+	 * keys changed (sp_prepared_keys). Optional. */
+	void (*on_submit)(sp_prepared *const *p, size_t n, void *ud);
 	/* Called inside each transaction: add the caller's counters with
 	 * sp_wtxn_counter_add(). Optional. */
 	void (*collect)(sp_wtxn *tx, void *ud);
@@ -68,6 +70,9 @@ int sp_writer_submit(sp_writer *w, sp_event *ev);
 /* The same for n events under one lock; returns how many were queued (the
  * others were dropped, counted and freed, in order: the first ones fit). */
 size_t sp_writer_submit_many(sp_writer *w, sp_event *const *evs, size_t n);
+/* The same for records the caller prepared (sp_event_prepare), which the
+ * writer takes and frees: a producer can keep its event on its stack. */
+size_t sp_writer_submit_prepared(sp_writer *w, sp_prepared *const *p, size_t n);
 /* Waits until every event submitted before the call is committed (or
  * dropped) and folded into its aggregates. */
 void sp_writer_flush(sp_writer *w);

@@ -195,7 +195,9 @@ mem() {
 # packets dropped before any socket saw them: the per-CPU input backlog
 # (netdev_max_backlog) was full; machine-wide (column 2 of softnet_stat)
 backlog_drops() {
-	awk '{ t += strtonum("0x" $2) } END { print t + 0 }' /proc/net/softnet_stat
+	t=0
+	while read -r _ d _; do t=$((t + 0x$d)); done </proc/net/softnet_stat
+	echo $t
 }
 
 # datagrams the kernel dropped for want of buffer: the socket's receive
