@@ -22,8 +22,8 @@
 #      sources (2001:db8:b0::/64) at once; its published_records over time
 #      and its CPU (utime+stime, /proc) give values/s and CPU ms per value;
 #      the receivers' intake (rate limits, drops, records stored) is counted;
-#   3. lookup latency, listed keys (2001:db8:c0::/64, published by T at
-#      40/s, a pace loopback's storing nodes accept) and unlisted ones
+#   3. lookup latency, listed keys (2001:db8:c0::/64, published at 40/s by
+#      one more node L, a pace loopback's storing nodes accept) and unlisted ones
 #      (never reported):
 #      a. dht_probe ctl: through a running node's control socket (its warm
 #         DHT connection), as `sentrypeer lookup` does;
@@ -379,13 +379,13 @@ echo "  receivers (the $N ring nodes), 10 s after: records accepted +$((recv1 - 
 echo
 
 # ---- 3. lookup latency ------------------------------------------------------------------------
-echo "== 3. lookup latency: listed keys (published by T at 40/s) and unlisted ones (2001:db8:dead::/64, never reported) =="
-# Listed keys are published at a pace storing nodes accept: on loopback
-# every node is 127.0.0.1 to the others, so a burst like T's runs into
-# OpenDHT's 1,024 requests/s per source address on the storing nodes and
-# most of its record values are never stored (a real network spreads the
-# sources). T (no budget limit) publishes NL keys at 40/s, then the
-# lookups start.
+echo "== 3. lookup latency: listed keys (published by a node L at 40/s) and unlisted ones (2001:db8:dead::/64, never reported) =="
+# Listed keys come from a node L of their own, at a pace storing nodes
+# accept: T's burst leaves thousands of puts queued in T's runner (its
+# budget is lifted), which new keys would wait behind, and on loopback
+# every node is 127.0.0.1 to the others, so a burst runs into OpenDHT's
+# 1,024 requests/s per source address on the storing nodes. L
+# (--dht-bandwidth 2M) publishes NL keys at 40/s, then the lookups start.
 NL=$((2 * NLOOK + NCLI))
 python3 - "$NL" >"$work/src_c0.txt" <<'EOF'
 import ipaddress, sys
@@ -393,8 +393,13 @@ base = ipaddress.IPv6Address("2001:db8:c0::")
 for i in range(1, int(sys.argv[1]) + 1):
     print(base + i)
 EOF
-"$probe" feed $((SIP0 + T_IDX)) "$work/src_c0.txt" 0 "$NL" 40 >"$work/feed_c0.out"
+node L $((T_IDX + 2)) --bootstrap 127.0.0.1:$BOOT --sip-address ::1 --dht-bandwidth 2M
+wait_log L "dht: connected" 60 || die "L did not connect: $(tail -c 1500 "$work/L.log")"
+sleep 3
+"$probe" feed $((SIP0 + T_IDX + 2)) "$work/src_c0.txt" 0 "$NL" 40 >"$work/feed_c0.out"
 sleep 5
+set -- $(dht_fields node.dht.published_records L)
+echo "    L published $2 record values for $NL keys"
 cp "$work/src_c0.txt" "$work/listed_all.txt"
 python3 - "$NFEED" "$NLOOK" "$NCLI" "$work" <<'EOF'
 import random, sys
@@ -463,6 +468,7 @@ echo
 
 # ---- 4. traffic per node -----------------------------------------------------------------------
 stop_node T
+stop_node L
 echo "== 4. DHT traffic per node, $N nodes (T and the probe gone), default budget: windows of $W s =="
 python3 - >"$work/src_a.txt" <<'EOF'
 for i in range(60, 255):
