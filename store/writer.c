@@ -31,13 +31,13 @@ struct sp_writer {
 	uint64_t fold_gap_ns;   /* least time between rounds: grows with their cost */
 	uint64_t round_ns;      /* time in transactions of the running round */
 	uint64_t fold_retry_ns; /* after a failed fold step: no folding before */
+	uint64_t last_step_ns;  /* last committed fold step */
 	uint64_t last_commit_ns;
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
 	uint64_t last_local_ts;  /* newest local event queued */
 	uint64_t last_release_ns; /* store map pages last dropped from RSS */
-	bool trimmed;            /* heap given back since the last batch */
-	uint64_t last_batch_ns;  /* last commit with events */
+	bool trimmed;            /* heap and map given back since the last commit */
 	struct sp_writer_stats stats;
 	/* counter deltas not yet written to the store */
 	uint64_t unsaved_dropped_queue, unsaved_dropped_store;
@@ -82,11 +82,13 @@ static void report_error(sp_writer *w, int rc, size_t lost)
  * it ever allocated for the next transactions (its me_dpages list, freed
  * only at close): the largest transaction sets the writer's memory for
  * good. So a fold step dirties about FOLD_PAGES leaf pages (more when
- * pending memory runs short), and a batch holds at most BATCH_BYTES of
- * events. */
-#define FOLD_PAGES 512
+ * pending memory runs short), a batch holds at most BATCH_BYTES of events,
+ * and a batch of more than half that carries no fold step unless pending
+ * memory runs short. */
+#define FOLD_PAGES 256
 #define BATCH_BYTES (4u << 20)
 #define RELEASE_FOLD_NS (10 * SP_NS_PER_SEC / 1000)
+#define IDLE_CLEANUP_NS (SP_NS_PER_SEC / 2)
 
 static bool flush_asked(sp_writer *w)
 {
@@ -130,11 +132,15 @@ static size_t fold_budget(sp_writer *w)
 }
 
 /* One transaction: the batch (n may be 0), and a step of the fold round. */
-static int commit_batch(sp_writer *w, size_t n)
+static int commit_batch(sp_writer *w, size_t n, size_t bytes)
 {
 	sp_wtxn *tx;
 	maybe_start_round(w, flush_asked(w), n == 0);
-	bool folding = sp_store_folding(w->st) && !fold_blocked(w);
+	/* a large batch carries no fold step, unless pending runs short or
+	 * the round has not moved for fold_interval */
+	bool folding = sp_store_folding(w->st) && !fold_blocked(w) &&
+		       (bytes <= BATCH_BYTES / 2 || sp_store_pending_load(w->st) >= 192 ||
+			sp_mono_ns() - w->last_step_ns >= w->opt.fold_interval_ns);
 	uint64_t start = sp_mono_ns();
 	int rc = sp_wtxn_begin(w->st, &tx);
 	if (rc)
@@ -166,11 +172,10 @@ static int commit_batch(sp_writer *w, size_t n)
 		sp_store_release_map(w->st);
 		w->last_release_ns = sp_mono_ns();
 	}
-	if (n) {
+	if (rc == 0)
 		w->trimmed = false;
-		w->last_batch_ns = end;
-	}
 	if (rc == 0 && folding) {
+		w->last_step_ns = end;
 		w->round_ns += end - start;
 		if (!sp_store_folding(w->st)) { /* the round is done */
 			/* under a flood, keep rounds to about a tenth of the
@@ -186,6 +191,26 @@ static int commit_batch(sp_writer *w, size_t n)
 	return rc;
 }
 
+/* Everything pending in one transaction: at stop, when no round could
+ * start (no memory for one). */
+static int fold_all(sp_writer *w)
+{
+	sp_wtxn *tx;
+	int rc = sp_wtxn_begin(w->st, &tx);
+	if (rc)
+		return rc;
+	if ((rc = sp_wtxn_fold(tx)) == 0) {
+		save_counters(w, tx, 0);
+		if (w->opt.collect)
+			w->opt.collect(tx, w->opt.ud);
+	}
+	if (rc) {
+		sp_wtxn_abort(tx);
+		return rc;
+	}
+	return sp_wtxn_commit(tx);
+}
+
 /* Fold while the queue is idle: a due or asked-for round, a chunk per
  * transaction; a flush waits for everything pending. */
 static void idle_fold(sp_writer *w)
@@ -198,7 +223,7 @@ static void idle_fold(sp_writer *w)
 		maybe_start_round(w, requested, true);
 		if (!sp_store_folding(w->st) || fold_blocked(w))
 			break;
-		int rc = commit_batch(w, 0);
+		int rc = commit_batch(w, 0, 0);
 		if (rc) {
 			report_error(w, rc, 0);
 			break;
@@ -269,6 +294,8 @@ static void *writer_main(void *arg)
 				break;
 			/* wake for the next fold or, idle, once a second */
 			uint64_t wait = sp_store_pending(w->st) ? w->opt.fold_interval_ns / 4 : SP_NS_PER_SEC;
+			if (!w->trimmed && wait > IDLE_CLEANUP_NS)
+				wait = IDLE_CLEANUP_NS;
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			uint64_t at = (uint64_t)ts.tv_nsec + wait;
@@ -294,9 +321,15 @@ static void *writer_main(void *arg)
 			 * closes: one more try after a failure, not more */
 			int rc;
 			w->fold_retry_ns = 0;
-			do
-				rc = commit_batch(w, 0);
-			while (rc == 0 && (sp_store_folding(w->st) || sp_store_pending(w->st)));
+			for (;;) {
+				rc = commit_batch(w, 0, 0); /* starts rounds: stopping asks */
+				if (rc || (!sp_store_folding(w->st) && !sp_store_pending(w->st)))
+					break;
+				if (!sp_store_folding(w->st)) { /* no round could start */
+					rc = fold_all(w);
+					break;
+				}
+			}
 			if (rc)
 				report_error(w, rc, 0);
 			break;
@@ -313,7 +346,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		if (n) {
-			int rc = commit_batch(w, n);
+			int rc = commit_batch(w, n, batch_bytes);
 			if (rc)
 				report_error(w, rc, n);
 			else if (w->opt.on_events)
@@ -350,17 +383,18 @@ static void *writer_main(void *arg)
 		}
 		if (n == 0) {
 			idle_fold(w);
-			/* a second idle after a burst: what the queue held goes back
-			 * to the system, and the map's pages out of RSS */
+			/* half a second idle after commits: what the queue held goes
+			 * back to the system, and the map's pages (the last fold
+			 * step's too) out of RSS */
 			if (!w->trimmed && !sp_store_folding(w->st) &&
-			    sp_mono_ns() - w->last_batch_ns >= SP_NS_PER_SEC) {
+			    sp_mono_ns() - w->last_commit_ns >= IDLE_CLEANUP_NS) {
 				sp_store_release_map(w->st);
 				malloc_trim(0);
 				w->trimmed = true;
 			}
 			/* idle: the caller's counters still reach the store */
 			if (w->opt.collect && sp_mono_ns() - w->last_commit_ns >= 10 * SP_NS_PER_SEC) {
-				int rc = commit_batch(w, 0);
+				int rc = commit_batch(w, 0, 0);
 				if (rc)
 					report_error(w, rc, 0);
 			}

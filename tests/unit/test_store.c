@@ -1119,6 +1119,47 @@ static void test_map_full_fold_backs_off(void **state)
 	sp_store_close(st);
 }
 
+/* Large batches carry no fold step while pending has room, but a round
+ * still moves at least every fold_interval: a flood of big messages from
+ * one source shows in its aggregate while it lasts. */
+static void test_fold_moves_under_big_batches(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 2u << 30);
+	sp_writer *w;
+	struct sp_writer_options o = { .fold_interval_ns = SP_NS_PER_SEC / 10, .queue_max = 1 << 16,
+				       .queue_bytes_max = 256u << 20 };
+	enum { SIZE = 30000 };
+	char *big = malloc(SIZE);
+	memset(big, 'x', SIZE);
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	uint64_t t0 = sp_mono_ns(), seen = 0;
+	struct sp_writer_stats ws;
+	/* bursts far ahead of the writer: every batch it takes is large */
+	while (sp_mono_ns() - t0 < 4 * SP_NS_PER_SEC && seen == 0) {
+		sp_writer_get_stats(w, &ws);
+		if (ws.queue_len < 2000) {
+			for (int i = 0; i < 500; i++) {
+				sp_event *e = sp_event_new(big, SIZE, SIZE);
+				strcpy(e->src_ip, "203.0.113.99");
+				sp_writer_submit(w, e);
+			}
+		}
+		sp_agg a;
+		if (sp_store_get(st, SP_KIND_IP, "203.0.113.99", &a) == 0)
+			seen = a.reports[0].count;
+	}
+	assert_true(seen > 0); /* folded while the flood went on */
+	sp_writer_flush(w);
+	sp_writer_get_stats(w, &ws);
+	sp_writer_stop(w);
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "203.0.113.99", &a), 0);
+	assert_true(a.reports[0].count == ws.committed);
+	sp_store_close(st);
+	free(big);
+}
+
 static void test_foreign_and_corrupt_files(void **state)
 {
 	struct fixture *f = *state;
@@ -1285,6 +1326,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_queue_memory_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_map_full_fold_backs_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_moves_under_big_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_foreign_and_corrupt_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_concurrent_reader_process, setup, teardown),
 	};
