@@ -377,7 +377,7 @@ static void *writer_main(void *arg)
 		w->kicked = false;
 		pthread_mutex_unlock(&w->lock);
 		if (n == 0 && kicked && w->opt.collect) {
-			int rc = commit_batch(w, 0);
+			int rc = commit_batch(w, 0, 0);
 			if (rc)
 				report_error(w, rc, 0);
 		}
