@@ -31,7 +31,6 @@ struct sp_writer {
 	uint64_t fold_gap_ns;   /* least time between rounds: grows with their cost */
 	uint64_t round_ns;      /* time in transactions of the running round */
 	uint64_t fold_retry_ns; /* after a failed fold step: no folding before */
-	uint64_t last_step_ns;  /* last committed fold step */
 	uint64_t last_commit_ns;
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
@@ -81,12 +80,11 @@ static void report_error(sp_writer *w, int rc, size_t lost)
 /* LMDB keeps a transaction's dirty pages in memory, and keeps every page
  * it ever allocated for the next transactions (its me_dpages list, freed
  * only at close): the largest transaction sets the writer's memory for
- * good. So a fold step dirties about FOLD_PAGES leaf pages (more when
- * pending memory runs short), a batch holds at most BATCH_BYTES of events,
- * and a batch of more than half that carries no fold step unless pending
- * memory runs short. */
+ * good. So a fold step beside a batch dirties about FOLD_PAGES leaf pages
+ * (more when pending memory runs short; twice that when idle), and a
+ * batch holds at most BATCH_BYTES of events. */
 #define FOLD_PAGES 256
-#define BATCH_BYTES (4u << 20)
+#define BATCH_BYTES (3u << 20)
 #define RELEASE_FOLD_NS (10 * SP_NS_PER_SEC / 1000)
 #define IDLE_CLEANUP_NS (SP_NS_PER_SEC / 2)
 
@@ -124,23 +122,23 @@ static void maybe_start_round(sp_writer *w, bool asked, bool idle)
 	}
 }
 
-static size_t fold_budget(sp_writer *w)
+static size_t fold_budget(sp_writer *w, bool idle)
 {
 	unsigned load = sp_store_pending_load(w->st);
+	/* idle: a step is all the transaction does, so it takes what a batch
+	 * would (each commit costs its syncs) */
+	if (idle && load < 192)
+		return 2 * FOLD_PAGES;
 	/* the next round's table fills: finish this one sooner */
 	return load >= 224 ? 16 * FOLD_PAGES : load >= 192 ? 4 * FOLD_PAGES : FOLD_PAGES;
 }
 
 /* One transaction: the batch (n may be 0), and a step of the fold round. */
-static int commit_batch(sp_writer *w, size_t n, size_t bytes)
+static int commit_batch(sp_writer *w, size_t n)
 {
 	sp_wtxn *tx;
 	maybe_start_round(w, flush_asked(w), n == 0);
-	/* a large batch carries no fold step, unless pending runs short or
-	 * the round has not moved for fold_interval */
-	bool folding = sp_store_folding(w->st) && !fold_blocked(w) &&
-		       (bytes <= BATCH_BYTES / 2 || sp_store_pending_load(w->st) >= 192 ||
-			sp_mono_ns() - w->last_step_ns >= w->opt.fold_interval_ns);
+	bool folding = sp_store_folding(w->st) && !fold_blocked(w);
 	uint64_t start = sp_mono_ns();
 	int rc = sp_wtxn_begin(w->st, &tx);
 	if (rc)
@@ -148,7 +146,7 @@ static int commit_batch(sp_writer *w, size_t n, size_t bytes)
 	if (n)
 		rc = sp_wtxn_add_prepared(tx, w->batch, n);
 	if (rc == 0 && folding)
-		rc = sp_wtxn_fold_step(tx, fold_budget(w));
+		rc = sp_wtxn_fold_step(tx, fold_budget(w, n == 0));
 	if (rc == 0) {
 		save_counters(w, tx, n);
 		if (w->opt.collect)
@@ -175,7 +173,6 @@ static int commit_batch(sp_writer *w, size_t n, size_t bytes)
 	if (rc == 0)
 		w->trimmed = false;
 	if (rc == 0 && folding) {
-		w->last_step_ns = end;
 		w->round_ns += end - start;
 		if (!sp_store_folding(w->st)) { /* the round is done */
 			/* under a flood, keep rounds to about a tenth of the
@@ -223,7 +220,7 @@ static void idle_fold(sp_writer *w)
 		maybe_start_round(w, requested, true);
 		if (!sp_store_folding(w->st) || fold_blocked(w))
 			break;
-		int rc = commit_batch(w, 0, 0);
+		int rc = commit_batch(w, 0);
 		if (rc) {
 			report_error(w, rc, 0);
 			break;
@@ -290,7 +287,8 @@ static void *writer_main(void *arg)
 			bool can_fold = !w->fold_retry_ns || now >= w->fold_retry_ns;
 			if (next_sweep <= now || (can_fold && sp_store_folding(w->st)) ||
 			    (can_fold && sp_store_pending(w->st) &&
-			     now - w->last_fold_ns >= w->opt.fold_interval_ns))
+			     now - w->last_fold_ns >= w->opt.fold_interval_ns) ||
+			    (!w->trimmed && now - w->last_commit_ns >= IDLE_CLEANUP_NS))
 				break;
 			/* wake for the next fold or, idle, once a second */
 			uint64_t wait = sp_store_pending(w->st) ? w->opt.fold_interval_ns / 4 : SP_NS_PER_SEC;
@@ -322,7 +320,7 @@ static void *writer_main(void *arg)
 			int rc;
 			w->fold_retry_ns = 0;
 			for (;;) {
-				rc = commit_batch(w, 0, 0); /* starts rounds: stopping asks */
+				rc = commit_batch(w, 0); /* starts rounds: stopping asks */
 				if (rc || (!sp_store_folding(w->st) && !sp_store_pending(w->st)))
 					break;
 				if (!sp_store_folding(w->st)) { /* no round could start */
@@ -346,7 +344,7 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&w->lock);
 
 		if (n) {
-			int rc = commit_batch(w, n, batch_bytes);
+			int rc = commit_batch(w, n);
 			if (rc)
 				report_error(w, rc, n);
 			else if (w->opt.on_events)
@@ -377,7 +375,7 @@ static void *writer_main(void *arg)
 		w->kicked = false;
 		pthread_mutex_unlock(&w->lock);
 		if (n == 0 && kicked && w->opt.collect) {
-			int rc = commit_batch(w, 0, 0);
+			int rc = commit_batch(w, 0);
 			if (rc)
 				report_error(w, rc, 0);
 		}
@@ -394,7 +392,7 @@ static void *writer_main(void *arg)
 			}
 			/* idle: the caller's counters still reach the store */
 			if (w->opt.collect && sp_mono_ns() - w->last_commit_ns >= 10 * SP_NS_PER_SEC) {
-				int rc = commit_batch(w, 0, 0);
+				int rc = commit_batch(w, 0);
 				if (rc)
 					report_error(w, rc, 0);
 			}

@@ -1119,9 +1119,9 @@ static void test_map_full_fold_backs_off(void **state)
 	sp_store_close(st);
 }
 
-/* Large batches carry no fold step while pending has room, but a round
- * still moves at least every fold_interval: a flood of big messages from
- * one source shows in its aggregate while it lasts. */
+/* A flood of big messages from one source (every batch the writer takes
+ * is large) shows in its aggregate while it lasts: fold rounds move in
+ * every transaction, whatever the size of its batch. */
 static void test_fold_moves_under_big_batches(void **state)
 {
 	struct fixture *f = *state;
