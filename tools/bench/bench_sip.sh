@@ -367,9 +367,9 @@ flood() {
 	machine_line="machine busy $busy_pct% of $((ncpu * 100))% (node $cpu_pct, generator $gen_pct, kernel threads $kthr_pct, other processes $other_pct)"
 }
 
-# drain: wait until the node is idle (at most 1 tick in 0.5 s; 30 s at
-# most), still sampling memory; sets busy_ms, then 2 s after that idle_rss,
-# idle_anon, idle_file (kB)
+# drain: wait until the node is idle (at most 1 tick in 0.5 s, then no
+# commit for a second; 30 s at most each), still sampling memory; sets
+# busy_ms, then 2 s after that idle_rss, idle_anon, idle_file (kB)
 drain() {
 	t0=$(now_ms)
 	prev=$(ticks /proc/"$node_pid")
@@ -382,7 +382,21 @@ drain() {
 		prev=$cur
 		i=$((i + 1))
 	done
-	busy_ms=$(($(now_ms) - t0 - 500))
+	# and no commit either (fold rounds after a flood are mostly syncs, so
+	# little CPU): the store file unchanged for a second, 30 s at most
+	db="$ddir/sentrypeer.mdb"
+	j=0
+	last=$(stat -c %y "$db" 2>/dev/null)
+	same=0
+	while [ $j -lt 60 ] && [ $same -lt 2 ]; do
+		sleep 0.5
+		sample_mem
+		cur_m=$(stat -c %y "$db" 2>/dev/null)
+		if [ "$cur_m" = "$last" ]; then same=$((same + 1)); else same=0; fi
+		last=$cur_m
+		j=$((j + 1))
+	done
+	busy_ms=$(($(now_ms) - t0 - 1500))
 	[ $busy_ms -ge 0 ] || busy_ms=0
 	# idle memory once settled: 2 s after the node went idle
 	sleep 1.5
