@@ -105,7 +105,14 @@ void sp_sockaddr_text(const struct sockaddr *sa, char *ip, size_t len, uint16_t 
 			inet_ntop(AF_INET6, b, buf, sizeof(buf));
 		*port = ntohs(s6->sin6_port);
 	}
-	snprintf(ip, len, "%s", buf);
+	/* no snprintf on the hot path (two per event) */
+	if (len > 0) {
+		size_t n = strnlen(buf, sizeof(buf));
+		if (n >= len)
+			n = len - 1;
+		memcpy(ip, buf, n);
+		ip[n] = '\0';
+	}
 }
 
 /* Raw 16-byte form of the source for the rate limiter. */
@@ -220,7 +227,16 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 		batch->received++, batch->transport = transport;
 	else
 		atomic_fetch_add_explicit(&hp->ctr.received, 1, memory_order_relaxed);
-	int rc = sp_sip_parse(buf, len, &m);
+	/* passive mode parses what the event needs; responsive mode also
+	 * what a reply needs, and records a message it cannot answer */
+	bool answer = hp->opt.responsive && reply;
+	int rc = answer ? sp_sip_parse(buf, len, &m) : sp_sip_parse_event(buf, len, &m);
+	if (rc == SP_EPARSE && answer) {
+		rc = sp_sip_parse_event(buf, len, &m);
+		if (rc == 0 && hp->opt.debug)
+			log_debug("a %zu-byte message parses, but not its Via, From, Call-ID or "
+				  "CSeq: recorded, no reply", len);
+	}
 	if (rc) {
 		atomic_fetch_add_explicit(rc == SP_ETOOBIG ? &hp->ctr.oversized : &hp->ctr.parse_errors,
 					  1, memory_order_relaxed);
@@ -244,7 +260,7 @@ void sp_honeypot_handle(sp_honeypot *hp, const char *buf, size_t len, uint8_t tr
 	if (hp->opt.debug)
 		print_event(e, transport);
 
-	if (hp->opt.responsive && reply && sp_sip_is_request(m)) {
+	if (answer && sp_sip_is_request(m)) {
 		if (reply_allowed(hp, src)) {
 			struct sp_sip_replies out;
 			struct sp_sip_reply_ctx ctx = {

@@ -94,6 +94,26 @@ check(wait_closed(s, 5) is not None, "500 Via headers over TCP (over --sip-max-h
 s.close()
 alive("500 Via headers")
 
+# -- a Via that libosip2 refuses: the event needs only the start line, To and
+# User-Agent, so the INVITE is recorded; a reply must copy the Via: none
+cid = token(12) + "@badvia"
+msg = request("INVITE", H, port, number="4420794961111", call_id=cid, body=SDP_300)
+head, sep, rest = msg.partition(b"\r\nVia: ")
+msg = head + sep + b"SIP/2.0/UDP" + rest[rest.index(b"\r\n"):]
+udp(msg)
+rs = drain(u, 0.5)
+check(rs == [], "an INVITE with a Via libosip2 refuses: not answered", [status_line(r) for r in rs])
+got = wait_events(jlog, with_call_id(cid))
+check(len(got) == 1 and got[0]["called_number"] == "4420794961111",
+      "an INVITE with a Via libosip2 refuses: recorded with its number", got and got[0]["called_number"])
+# a header the node does not read (Contact) may be malformed; one with no
+# colon may not
+cid = token(12) + "@badcontact"
+udp(request("OPTIONS", H, port, call_id=cid, extra=["Contact: <<<sip:>>>;;;\"", "Allow: ,,,"]))
+r = udp_recv(u, 1.0)
+check(status_code(r) == 200, "an OPTIONS with a malformed Contact and Allow answered", status_line(r))
+check(len(wait_events(jlog, with_call_id(cid))) == 1, "an OPTIONS with a malformed Contact recorded")
+
 # -- header lines of 10,000 characters
 long_ua = "A" * 10000
 cid = token(12) + "@longlines"
