@@ -13,6 +13,7 @@
 #include "sp_log.h"
 #include "sp_time.h"
 #include "value.h"
+#include "sp_thread.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -1019,6 +1020,7 @@ static void bootstrap(sp_dht *d, bool ping_only)
 static void *dht_main(void *arg)
 {
 	sp_dht *d = arg;
+	sp_thread_background("sp-dht");
 	struct retired *old = NULL;
 	for (;;) {
 		pthread_mutex_lock(&d->lock);

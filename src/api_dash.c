@@ -16,6 +16,7 @@
 #include "sp_error.h"
 #include "sp_log.h"
 #include "sp_time.h"
+#include "sp_thread.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -298,6 +299,7 @@ static json_t *compute(sp_api *api, struct api_summary *sum)
 static void *summary_main(void *arg)
 {
 	sp_api *api = arg;
+	sp_thread_background("sp-api-summary");
 	struct api_summary *s = api->summary;
 	pthread_mutex_lock(&s->mu);
 	while (!s->stop) {

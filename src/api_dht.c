@@ -15,6 +15,7 @@
 #include "sp_error.h"
 #include "sp_log.h"
 #include "sp_time.h"
+#include "sp_thread.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -76,6 +77,7 @@ static void job_finish(struct api_dht_pool *p, struct api_dht_job *j, enum api_d
 static void *worker_main(void *arg)
 {
 	sp_api *api = arg;
+	sp_thread_name("sp-api-dht");
 	struct api_dht_pool *p = api->pool;
 	sp_agg *out = malloc(sizeof(*out));
 
@@ -131,6 +133,7 @@ static void *worker_main(void *arg)
 static void *watchdog_main(void *arg)
 {
 	sp_api *api = arg;
+	sp_thread_name("sp-api-watch");
 	struct api_dht_pool *p = api->pool;
 	pthread_mutex_lock(&p->mu);
 	while (!p->closing) {

@@ -15,6 +15,7 @@
 #include "sp_error.h"
 #include "sp_log.h"
 #include "sp_time.h"
+#include "sp_thread.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -151,6 +152,7 @@ static void ring_free(void *cls)
 static void *producer_main(void *arg)
 {
 	struct api_stream *s = arg;
+	sp_thread_background("sp-api-export");
 	sp_api *api = s->api;
 	sigset_t pipe_set;
 	/* writes go to memory, but keep SIGPIPE off this thread in any case */

@@ -4,6 +4,7 @@
 #include "sp_error.h"
 #include "sp_log.h"
 #include "sp_time.h"
+#include "sp_thread.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -97,6 +98,7 @@ static void *conn_main(void *arg)
 static void *accept_main(void *arg)
 {
 	sp_control *c = arg;
+	sp_thread_name("sp-control");
 	for (;;) {
 		pthread_mutex_lock(&c->lock);
 		bool stop = c->stopping;

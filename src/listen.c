@@ -2,6 +2,7 @@
 #include "listen.h"
 #include "sp_error.h"
 #include "sp_log.h"
+#include "sp_thread.h"
 #include "sp_time.h"
 
 #include <arpa/inet.h>
@@ -292,6 +293,7 @@ static void *udp_main(void *arg)
 	uint64_t drops_checked_ns = 0;
 	struct sp_honeypot_batch batch = { 0 };
 
+	sp_thread_background("sp-sip-udp");
 	getsockname(s->fd, (struct sockaddr *)&local, &ll);
 	port = ntohs(local.ss_family == AF_INET ? ((struct sockaddr_in *)(void *)&local)->sin_port
 						 : ((struct sockaddr_in6 *)(void *)&local)->sin6_port);
@@ -628,6 +630,8 @@ static void *stream_main(void *arg)
 	sp_listeners *l = arg;
 	struct epoll_event evs[64];
 	uint64_t next_expiry = sp_mono_ns() + SP_NS_PER_SEC / 4;
+
+	sp_thread_background("sp-sip-stream");
 
 	for (;;) {
 		int n = epoll_wait(l->epfd, evs, 64, 250);

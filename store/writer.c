@@ -2,6 +2,7 @@
 #include "writer.h"
 #include "sp_error.h"
 #include "sp_log.h"
+#include "sp_thread.h"
 #include "sp_time.h"
 
 #include <errno.h>
@@ -277,6 +278,7 @@ static void sweep(sp_writer *w)
 static void *writer_main(void *arg)
 {
 	sp_writer *w = arg;
+	sp_thread_background("sp-writer");
 	uint64_t next_sweep = w->opt.sweep_interval_ns ? sp_mono_ns() : UINT64_MAX;
 
 	for (;;) {

@@ -18,6 +18,24 @@ start_node tcp --sip-address 127.0.0.1 --sip-port "$PORT" --sip-tls-port "$TLS_P
 	-l "$JLOG" --sip-reply-rate 1000 --sip-max-header 2K || { finish; exit 1; }
 CERT="$NODE_DIR/tls-cert.pem"
 
+# the honeypot's and the writer's threads are named and run as SCHED_BATCH
+# (policy 3, field 41 of stat): their wake-ups never preempt an API lookup
+threads_ok() {
+	local want=$1 t comm policy found=0
+	for t in /proc/"$NODE_PID"/task/*; do
+		comm=$(cat "$t/comm" 2>/dev/null) || continue
+		[ "$comm" = "$want" ] || continue
+		policy=$(sed 's/.*) //' "$t/stat" | awk '{ print $39 }')
+		[ "$policy" = 3 ] || return 1
+		found=$((found + 1))
+	done
+	[ "$found" -gt 0 ]
+}
+for name in sp-sip-udp sp-sip-stream sp-writer; do
+	if threads_ok "$name"; then pass "thread $name: named, SCHED_BATCH"; else
+		fail "thread $name: not found or not SCHED_BATCH: $(grep -H . /proc/"$NODE_PID"/task/*/comm | tr '\n' ' ')"; fi
+done
+
 pyrun "TCP and TLS" "$JLOG" "$PORT" "$TLS_PORT" <<'EOF'
 import socket, sys, threading, time
 from sip_client import *
