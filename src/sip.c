@@ -13,12 +13,13 @@
  *    header section silently ends the headers. We refuse those.
  *  - Every list append walks the list: n parameters, headers or
  *    comma-separated values cost O(n^2) (a 64 KiB "Allow: A,A,A..." takes
- *    over a second). The separators in the header section are counted and
- *    capped before osip sees the message.
+ *    over a second). The separators in the headers osip is given are
+ *    counted and capped before it sees them.
  *  - osip only gets the start line and the headers the node reads (see
  *    select_headers), never Content-Type, so it never copies or parses a
  *    body (its multipart parser leaks); the Content-Length check it would
- *    have made is made here. A flood INVITE's parse went from 9.5 to 2.7 µs.
+ *    have made is made here. A flood INVITE's parse went from 9.5 to 2.4 µs
+ *    (tools/bench/bench_parse.c).
  *  - Its *_to_str() output does not always parse again (a URI host with an
  *    empty port, "host:", is accepted with a trailing space and written
  *    without one), so every reply is parsed back before it is sent.
@@ -459,8 +460,8 @@ static unsigned header_set(const char *n, size_t len)
  * colon on the same logical line) and stays in the raw message: libosip2
  * parses what the node reads, the way Kamailio parses headers on demand.
  * Content-Type is never given, so osip never parses a body (its MIME
- * parser leaks memory on a part with two Content-Types, 5.3.0). Returns
- * the bytes written, or SP_EPARSE. */
+ * parser leaks memory on a part with two Content-Types, 5.3.0). Returns 0
+ * with *olen set to the bytes written, or SP_EPARSE. */
 static int select_headers(const char *s, size_t len, unsigned want, char *out, size_t *olen)
 {
 	size_t i = 0, o = 0;
@@ -564,7 +565,8 @@ static int parse(const char *buf, size_t len, unsigned want, sp_sip_msg **out)
 	/* no empty line (a datagram may end with the headers): osip accepts
 	 * that after a header but not after a bare start line, which is all
 	 * that is left when every header was left out: one is added */
-	if (body == hdr && head_len > 0 && (head[head_len - 1] == '\n' || head[head_len - 1] == '\r')) {
+	if (body == hdr && head_len > 0 &&
+	    (head[head_len - 1] == '\n' || head[head_len - 1] == '\r')) {
 		memcpy(head + head_len, "\r\n", 2);
 		head_len += 2;
 	}

@@ -73,7 +73,8 @@ int main(int argc, char **argv)
 	memset(buf, 'x', chunk);
 	snprintf(path, sizeof(path), "%s/bench_pagecache.%ld", dir, (long)getpid());
 	printf("40 commits of %ld MiB each in %s\n", mib, dir);
-	if (pass(path, buf, chunk, "new pages (first pass)") || pass(path, buf, chunk, "pages just freed (second pass)"))
+	if (pass(path, buf, chunk, "new pages (first pass)") ||
+	    pass(path, buf, chunk, "pages just freed (second pass)"))
 		return 1;
 	free(buf);
 	return 0;
