@@ -13,23 +13,15 @@
 #include "sp_error.h"
 #include "value.h"
 
+#include "fuzz.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
 #define NOW_S UINT64_C(1768435200) /* 2026-01-15T00:00:00Z */
 #define HOUR (NOW_S / SP_DHT_FEED_PERIOD)
-
-#define CHECK(c)                                                                       \
-	do {                                                                           \
-		if (!(c)) {                                                            \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #c); \
-			abort();                                                       \
-		}                                                                      \
-	} while (0)
 
 static void check_record(const struct sp_dht_record *r)
 {

@@ -10,6 +10,8 @@
  * sanitizer sees any read past the end. Options in libFuzzer's style
  * (-runs=...) are ignored. Exits 1 if an argument cannot be read.
  */
+#include "fuzz.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <stdint.h>
@@ -20,7 +22,6 @@
 
 #define REPLAY_MAX_INPUT (1024 * 1024)
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int run_file(const char *path)
 {
