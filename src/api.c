@@ -454,7 +454,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		atomic_fetch_add_explicit(&api->c.connections, 1, memory_order_relaxed);
 }
 
-static void mhd_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	char buf[256];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
