@@ -31,9 +31,11 @@
  */
 #include "store_internal.h"
 #include "sp_error.h"
+#include "sp_thread.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -725,13 +727,10 @@ static void rec_sort(const struct sort_ctx *c, struct sortrec *r, size_t n)
 			rec_swap(&r[j], &r[j - 1]);
 }
 
-/* order[0..n) = the deltas' indexes in key order; order must hold n. */
-static int sort_deltas(const struct sort_ctx *c, size_t n, uint32_t *order)
+/* order[0..n) = the deltas' indexes in key order; order must hold n and
+ * r (scratch) n records. */
+static void sort_deltas_in(const struct sort_ctx *c, size_t n, struct sortrec *r, uint32_t *order)
 {
-	size_t bytes = (n ? n : 1) * sizeof(struct sortrec);
-	struct sortrec *r = map_zeroed(bytes);
-	if (!r)
-		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const char *k = sort_key(c, (uint32_t)i);
 		uint8_t kind = c->pt ? c->pt->d[i].kind : c->dt->d[i].kind;
@@ -740,6 +739,15 @@ static int sort_deltas(const struct sort_ctx *c, size_t n, uint32_t *order)
 	rec_sort(c, r, n);
 	for (size_t i = 0; i < n; i++)
 		order[i] = r[i].idx;
+}
+
+static int sort_deltas(const struct sort_ctx *c, size_t n, uint32_t *order)
+{
+	size_t bytes = (n ? n : 1) * sizeof(struct sortrec);
+	struct sortrec *r = map_zeroed(bytes);
+	if (!r)
+		return -ENOMEM;
+	sort_deltas_in(c, n, r, order);
 	unmap(r, bytes);
 	return 0;
 }
@@ -833,13 +841,15 @@ static int meta_del(MDB_txn *txn, MDB_dbi meta, const char *name)
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+static bool round_ready(sp_store *st, bool wait);
+
 /* The rest of the running round, in this transaction. */
 static int round_finish(sp_wtxn *tx)
 {
 	sp_store *st = tx->st;
 	struct fold_round *r = &st->round;
 	int rc;
-	if (!r->active || tx->round_done)
+	if (!round_ready(st, true) || tx->round_done)
 		return 0;
 	if ((rc = fold_pending(tx, st->frozen, NULL, tx->round_pos, r->n)))
 		return rc;
@@ -893,47 +903,129 @@ static void permute(struct pdelta *d, uint32_t *order, size_t n)
 	}
 }
 
-int sp_store_fold_begin(sp_store *st)
+/* Freeze the pending table: every committed event is folded or in it. Its
+ * sort's scratch is allocated now, so sorting cannot fail. */
+static int round_freeze(sp_store *st)
 {
 	struct fold_round *r = &st->round;
 	struct ptab *t = st->pending;
-	if (r->active || t->n == 0 || st->tx_busy)
+	if (r->active || r->sorting || t->n == 0 || st->tx_busy)
 		return 0;
-	size_t bytes = t->n * sizeof(uint32_t);
-	uint32_t *order = map_zeroed(bytes);
-	struct sort_ctx c = { t, NULL };
-	int rc;
-	if (!order)
+	r->recs_bytes = t->n * sizeof(struct sortrec);
+	r->order_bytes = t->n * sizeof(uint32_t);
+	r->recs = map_zeroed(r->recs_bytes);
+	r->order = map_zeroed(r->order_bytes);
+	if (!r->recs || !r->order) {
+		unmap(r->recs, r->recs_bytes);
+		unmap(r->order, r->order_bytes);
+		r->recs = r->order = NULL;
 		return -ENOMEM;
-	if ((rc = sort_deltas(&c, t->n, order))) {
-		unmap(order, bytes);
-		return rc;
 	}
-	/* the frozen table is only walked, in key order: its deltas move into
-	 * that order, so the pages of the part written can go after each
-	 * step's commit, and its hash slots go now */
-	permute(t->d, order, t->n);
-	unmap(order, bytes);
-	map_release(t->slots, (size_t)PSLOTS * sizeof(*t->slots));
-	map_release(t->str_slots, (size_t)PSTR_SLOTS * sizeof(*t->str_slots));
-	/* every committed event is folded or in the table being frozen */
 	memcpy(r->end, st->committed, EVENT_KEY_LEN);
-	r->n_ip = 0;
-	while (r->n_ip < t->n && t->d[r->n_ip].kind == SP_KIND_IP)
-		r->n_ip++;
 	r->n = t->n;
 	r->pos = 0;
 	r->released = 0;
-	r->active = true;
 	r->fold_ns = 0;
+	r->sorting = true;
+	atomic_store(&r->sorted, false);
 	st->frozen = t;
 	st->pending = t == &st->tabs[0] ? &st->tabs[1] : &st->tabs[0];
 	return 1;
 }
 
+/* Put the frozen table in key order. It reads and writes only the frozen
+ * table and the round's scratch, so it may run on a thread of its own
+ * while transactions add to the new pending table. */
+static void round_sort(sp_store *st)
+{
+	struct fold_round *r = &st->round;
+	struct ptab *t = st->frozen;
+	struct sort_ctx c = { t, NULL };
+	sort_deltas_in(&c, r->n, r->recs, r->order);
+	/* the frozen table is only walked, in key order: its deltas move into
+	 * that order, so the pages of the part written can go after each
+	 * step's commit, and its hash slots go now */
+	permute(t->d, r->order, r->n);
+	unmap(r->recs, r->recs_bytes);
+	unmap(r->order, r->order_bytes);
+	r->recs = r->order = NULL;
+	map_release(t->slots, (size_t)PSLOTS * sizeof(*t->slots));
+	map_release(t->str_slots, (size_t)PSTR_SLOTS * sizeof(*t->str_slots));
+	size_t n_ip = 0;
+	while (n_ip < r->n && t->d[n_ip].kind == SP_KIND_IP)
+		n_ip++;
+	r->n_ip = n_ip;
+}
+
+static void *sorter_main(void *arg)
+{
+	sp_store *st = arg;
+	sp_thread_background("sp-fold-sort");
+	round_sort(st);
+	atomic_store(&st->round.sorted, true);
+	if (st->round.done)
+		st->round.done(st->round.done_ud);
+	return NULL;
+}
+
+/* The sorted round becomes the one written: at once (wait) or only when
+ * the sort thread is done. Returns whether a round is active. */
+static bool round_ready(sp_store *st, bool wait)
+{
+	struct fold_round *r = &st->round;
+	if (r->sorting) {
+		if (!wait && !atomic_load(&r->sorted))
+			return false;
+		pthread_join(r->sorter, NULL);
+		r->sorting = false;
+		r->active = true;
+	}
+	return r->active;
+}
+
+int sp_store_fold_begin(sp_store *st)
+{
+	int rc = round_freeze(st);
+	if (rc == 1) {
+		round_sort(st);
+		st->round.sorting = false;
+		st->round.active = true;
+	}
+	return rc;
+}
+
+int sp_store_fold_begin_async(sp_store *st, void (*done)(void *), void *ud)
+{
+	int rc = round_freeze(st);
+	if (rc != 1)
+		return rc;
+	struct fold_round *r = &st->round;
+	r->done = done;
+	r->done_ud = ud;
+	if (pthread_create(&r->sorter, NULL, sorter_main, st) != 0) {
+		/* no thread: sort here */
+		round_sort(st);
+		r->sorting = false;
+		r->active = true;
+		if (done)
+			done(ud);
+	}
+	return 1;
+}
+
+bool sp_store_fold_ready(const sp_store *st)
+{
+	return st->round.active || (st->round.sorting && atomic_load(&st->round.sorted));
+}
+
+void sp_store_fold_wait(sp_store *st)
+{
+	round_ready(st, true);
+}
+
 bool sp_store_folding(const sp_store *st)
 {
-	return st->round.active;
+	return st->round.active || st->round.sorting;
 }
 
 /* About how many keys of the round, from pos on, dirty at most pages leaf
@@ -960,7 +1052,8 @@ int sp_wtxn_fold_step(sp_wtxn *tx, size_t max_pages)
 	sp_store *st = tx->st;
 	struct fold_round *r = &st->round;
 	int rc;
-	if (!r->active || tx->round_done || tx->folded)
+	/* a round still being sorted: nothing this time */
+	if (!round_ready(st, false) || tx->round_done || tx->folded)
 		return 0;
 	size_t max_keys = keys_for_pages(tx, tx->round_pos, max_pages);
 	size_t to = r->n - tx->round_pos > max_keys ? tx->round_pos + max_keys : r->n;
@@ -981,7 +1074,7 @@ int sp_wtxn_fold_step(sp_wtxn *tx, size_t max_pages)
 
 size_t sp_store_pending(const sp_store *st)
 {
-	return st->pending->n + (st->round.active ? st->round.n - st->round.pos : 0);
+	return st->pending->n + (sp_store_folding(st) ? st->round.n - st->round.pos : 0);
 }
 
 /* How full the pending table is, in 1/256ths of its tightest limit. */
@@ -1060,7 +1153,7 @@ static int add_targets(sp_wtxn *tx, const uint8_t key[EVENT_KEY_LEN], const stru
 		for (unsigned i = 0; i < n && rc == 0; i++)
 			rc = fold_now(tx, &t[i], e, e->origin);
 	} else if (memcmp(key, tx->new_watermark, EVENT_KEY_LEN) <= 0 ||
-		   (st->round.active && memcmp(key, st->round.end, EVENT_KEY_LEN) <= 0)) {
+		   (sp_store_folding(st) && memcmp(key, st->round.end, EVENT_KEY_LEN) <= 0)) {
 		/* replay would skip it: finish the round if it covers the
 		 * event's time, then fold it now */
 		rc = round_finish(tx);
@@ -1460,6 +1553,7 @@ int store__ingest_open(sp_store *st, MDB_txn *txn)
 
 void store__ingest_close(sp_store *st)
 {
+	round_ready(st, true); /* a sort thread must be done with the tables */
 	memset(&st->round, 0, sizeof(st->round));
 	dt_free(&st->staging);
 	ptab_free(&st->tabs[0]);

@@ -167,7 +167,18 @@ int sp_wtxn_add_prepared(sp_wtxn *tx, sp_prepared *const *p, size_t n);
  * Changes committed meanwhile wait for the next round. A crash mid-round
  * loses nothing and counts nothing twice. */
 int sp_store_fold_begin(sp_store *st);
+/* The same, but the frozen table is put in key order by a thread of its own
+ * (sorting 200,000 keys takes tens of milliseconds, a stall the writer's
+ * queue would feel); done(ud) is called on that thread when it is over.
+ * Until then sp_wtxn_fold_step() writes nothing, and what must finish the
+ * round at once (sp_wtxn_fold(), an event older than the round's end)
+ * waits for the sort. sp_store_fold_ready(): a round can be stepped;
+ * sp_store_fold_wait(): wait for the sort. Returns as sp_store_fold_begin(). */
+int sp_store_fold_begin_async(sp_store *st, void (*done)(void *), void *ud);
+bool sp_store_fold_ready(const sp_store *st);
+void sp_store_fold_wait(sp_store *st);
 int sp_wtxn_fold_step(sp_wtxn *tx, size_t max_pages);
+/* A round has begun (it may still be sorting) and is not written yet. */
 bool sp_store_folding(const sp_store *st);
 /* Aggregates waiting to be folded (pending and the round's rest); how full
  * the pending memory is, in 256ths; and whether it is 3/4 full. */

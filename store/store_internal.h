@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <lmdb.h>
+#include <pthread.h>
 
 #define EVENT_KEY_LEN 24 /* ts (8, big-endian) + event id (16) */
 #define UAS_PER_DELTA 4
@@ -80,7 +81,14 @@ struct ptab {
  * per transaction. meta "fold_round" holds round_end and the last key
  * written, so a crash mid-round replays nothing twice. */
 struct fold_round {
-	bool active;
+	bool active;        /* being written */
+	bool sorting;       /* frozen; the sort thread puts it in key order */
+	_Atomic bool sorted; /* the sort thread is done (it may not be joined) */
+	pthread_t sorter;
+	void *recs, *order; /* the sort's scratch, allocated when frozen */
+	size_t recs_bytes, order_bytes;
+	void (*done)(void *); /* called on the sort thread when it is done */
+	void *done_ud;
 	uint8_t end[EVENT_KEY_LEN];
 	size_t n, pos;      /* the frozen table's d[pos..n) are still to fold, in
 			     * (kind, key) order: they were sorted when frozen */

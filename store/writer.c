@@ -110,6 +110,16 @@ static bool fold_blocked(sp_writer *w)
 	return w->fold_retry_ns && sp_mono_ns() < w->fold_retry_ns;
 }
 
+/* On the store's sort thread: the round can be written; the writer may be
+ * waiting for that (taking the lock first: it cannot miss the signal). */
+static void round_sorted(void *ud)
+{
+	sp_writer *w = ud;
+	pthread_mutex_lock(&w->lock);
+	pthread_cond_signal(&w->wake);
+	pthread_mutex_unlock(&w->lock);
+}
+
 static void maybe_start_round(sp_writer *w, bool asked, bool idle)
 {
 	if (sp_store_folding(w->st) || !sp_store_pending(w->st) || fold_blocked(w))
@@ -117,7 +127,7 @@ static void maybe_start_round(sp_writer *w, bool asked, bool idle)
 	uint64_t now = sp_mono_ns(), gap = idle ? w->opt.fold_interval_ns : w->fold_gap_ns;
 	if (!asked && !sp_store_fold_due(w->st) && now - w->last_fold_ns < gap)
 		return;
-	if (sp_store_fold_begin(w->st) == 1) {
+	if (sp_store_fold_begin_async(w->st, round_sorted, w) == 1) {
 		w->last_fold_ns = now;
 		w->round_ns = 0;
 	}
@@ -139,7 +149,7 @@ static int commit_batch(sp_writer *w, size_t n)
 {
 	sp_wtxn *tx;
 	maybe_start_round(w, flush_asked(w), n == 0);
-	bool folding = sp_store_folding(w->st) && !fold_blocked(w);
+	bool folding = sp_store_fold_ready(w->st) && !fold_blocked(w);
 	uint64_t start = sp_mono_ns();
 	int rc = sp_wtxn_begin(w->st, &tx);
 	if (rc)
@@ -219,8 +229,10 @@ static void idle_fold(sp_writer *w)
 	pthread_mutex_unlock(&w->lock);
 	for (;;) {
 		maybe_start_round(w, requested, true);
-		if (!sp_store_folding(w->st) || fold_blocked(w))
-			break;
+		if (requested)
+			sp_store_fold_wait(w->st); /* a flush waits for the sort */
+		if (!sp_store_fold_ready(w->st) || fold_blocked(w))
+			break; /* a round being sorted wakes the writer when it can go on */
 		int rc = commit_batch(w, 0);
 		if (rc) {
 			report_error(w, rc, 0);
@@ -287,7 +299,7 @@ static void *writer_main(void *arg)
 		while (w->len == 0 && !w->stopping && !w->fold_requested && !w->kicked) {
 			uint64_t now = sp_mono_ns();
 			bool can_fold = !w->fold_retry_ns || now >= w->fold_retry_ns;
-			if (next_sweep <= now || (can_fold && sp_store_folding(w->st)) ||
+			if (next_sweep <= now || (can_fold && sp_store_fold_ready(w->st)) ||
 			    (can_fold && sp_store_pending(w->st) &&
 			     now - w->last_fold_ns >= w->opt.fold_interval_ns) ||
 			    (!w->trimmed && now - w->last_commit_ns >= IDLE_CLEANUP_NS))
@@ -304,7 +316,8 @@ static void *writer_main(void *arg)
 			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
 		}
 		/* a short batch right after a commit: let it grow a little */
-		while (w->len > 0 && w->len < w->opt.batch_max && !w->stopping && !w->fold_requested) {
+		while (w->len > 0 && w->len < w->opt.batch_max && w->bytes < BATCH_BYTES &&
+		       !w->stopping && !w->fold_requested) {
 			uint64_t now = sp_mono_ns(), due = w->last_commit_ns + w->opt.commit_interval_ns;
 			if (now >= due)
 				break;
@@ -322,6 +335,7 @@ static void *writer_main(void *arg)
 			int rc;
 			w->fold_retry_ns = 0;
 			for (;;) {
+				sp_store_fold_wait(w->st);
 				rc = commit_batch(w, 0); /* starts rounds: stopping asks */
 				if (rc || (!sp_store_folding(w->st) && !sp_store_pending(w->st)))
 					break;
@@ -497,7 +511,8 @@ static int enqueue(sp_writer *w, sp_prepared *p)
 	w->ring[(w->head + w->len) % w->opt.queue_max] = p;
 	w->bytes += size;
 	/* the writer sleeps on an empty queue, or waits for a full batch */
-	if (w->len++ == 0 || w->len == w->opt.batch_max)
+	if (w->len++ == 0 || w->len == w->opt.batch_max ||
+	    (w->bytes < BATCH_BYTES + size && w->bytes >= BATCH_BYTES))
 		pthread_cond_signal(&w->wake);
 	if (w->len > w->stats.queue_peak)
 		w->stats.queue_peak = w->len;

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <lmdb.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -347,10 +348,17 @@ static void r_check(sp_store *st, const struct expect *x)
 	}
 }
 
+static void on_sorted(void *ud)
+{
+	atomic_fetch_add((atomic_int *)ud, 1);
+}
+
 /* A round written a chunk per transaction while events keep coming; the
  * writer stops ("crashes") after `steps` chunks, or after the round when
- * steps is -1. Reopening folds what is left: every count exact, twice. */
-static void round_case(struct fixture *f, int steps, bool late)
+ * steps is -1, or while the round is still sorted when -2 (async). async:
+ * the round is sorted by the store's thread while a batch commits.
+ * Reopening folds what is left: every count exact, twice. */
+static void round_case(struct fixture *f, int steps, bool late, bool async)
 {
 	struct expect *x = calloc(1, sizeof(*x));
 	sp_event *evs[1000];
@@ -361,9 +369,30 @@ static void round_case(struct fixture *f, int steps, bool late)
 		r_commit(st, evs, 1000, 0);
 	}
 	assert_int_equal(sp_store_pending(st), R_IPS + R_NUMS);
-	assert_int_equal(sp_store_fold_begin(st), 1);
-	assert_true(sp_store_folding(st));
-	assert_int_equal(sp_store_fold_begin(st), 0); /* one round at a time */
+	if (async) {
+		atomic_int sorted = 0;
+		assert_int_equal(sp_store_fold_begin_async(st, on_sorted, &sorted), 1);
+		assert_true(sp_store_folding(st));
+		assert_int_equal(sp_store_fold_begin_async(st, on_sorted, &sorted), 0);
+		assert_int_equal(sp_store_fold_begin(st), 0); /* one round at a time */
+		/* a batch while it sorts; a step only once it is sorted */
+		r_make(x, evs, 200, 0);
+		r_commit(st, evs, 200, 1);
+		if (steps == -2) {
+			sp_store_close(st); /* waits for the sort, then "crashes" */
+			assert_int_equal(atomic_load(&sorted), 1);
+			goto reopen;
+		}
+		sp_store_fold_wait(st);
+		assert_true(sp_store_fold_ready(st));
+		assert_int_equal(atomic_load(&sorted), 1);
+		assert_true(sp_store_folding(st));
+	} else {
+		assert_int_equal(sp_store_fold_begin(st), 1);
+		assert_true(sp_store_folding(st));
+		assert_true(sp_store_fold_ready(st));
+		assert_int_equal(sp_store_fold_begin(st), 0); /* one round at a time */
+	}
 	for (int s = 0; steps < 0 ? sp_store_folding(st) : s < steps; s++) {
 		/* events to keys written already and to keys still to come */
 		r_make(x, evs, 200, 0);
@@ -384,6 +413,7 @@ static void round_case(struct fixture *f, int steps, bool late)
 	assert_true(sp_store_pending(st) > 0);
 	sp_store_close(st); /* a crash: memory is gone */
 
+reopen:
 	st = open_store(f->path, false, 64 << 20);
 	assert_int_equal(sp_store_pending(st), 0);
 	assert_false(sp_store_folding(st));
@@ -395,10 +425,14 @@ static void round_case(struct fixture *f, int steps, bool late)
 	free(x);
 }
 
-static void test_fold_round_crash_at_start(void **state) { round_case(*state, 0, false); }
-static void test_fold_round_crash_mid(void **state) { round_case(*state, 7, false); }
-static void test_fold_round_crash_after(void **state) { round_case(*state, -1, false); }
-static void test_fold_round_late_event(void **state) { round_case(*state, 3, true); }
+static void test_fold_round_crash_at_start(void **state) { round_case(*state, 0, false, false); }
+static void test_fold_round_crash_mid(void **state) { round_case(*state, 7, false, false); }
+static void test_fold_round_crash_after(void **state) { round_case(*state, -1, false, false); }
+static void test_fold_round_late_event(void **state) { round_case(*state, 3, true, false); }
+static void test_fold_async_crash_sorting(void **state) { round_case(*state, -2, false, true); }
+static void test_fold_async_crash_mid(void **state) { round_case(*state, 7, false, true); }
+static void test_fold_async_crash_after(void **state) { round_case(*state, -1, false, true); }
+static void test_fold_async_late_event(void **state) { round_case(*state, 3, true, true); }
 
 /* Finished rounds and flushes leave every count exact without a crash. */
 static void test_fold_rounds(void **state)
@@ -1318,6 +1352,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fold_round_crash_mid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_round_crash_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_round_late_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_async_crash_sorting, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_async_crash_mid, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_async_crash_after, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fold_async_late_event, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepared_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
