@@ -2,6 +2,7 @@
 #include "sp_record.h"
 #include "sp_error.h"
 #include "sp_msgpack.h"
+#include "sp_raw.h"
 #include "sp_time.h"
 
 #include <errno.h>
@@ -358,6 +359,7 @@ bool sp_agg_summarize(const sp_agg *a, enum sp_source src, uint64_t now_ns,
 enum { EV_VERSION, EV_TS, EV_ID, EV_SRC_IP, EV_SRC_PORT, EV_DST_IP, EV_DST_PORT,
        EV_TRANSPORT, EV_METHOD, EV_RURI_USER, EV_TO_USER, EV_UA, EV_RAW, EV_MODE,
        EV_ORIGIN, EV_NFIELDS };
+#define EV_RAW_Z 15 /* the message compressed (sp_raw.h), in EV_RAW's place */
 enum { AG_VERSION, AG_KIND, AG_KEY, AG_METHODS, AG_TRANSPORTS, AG_UAS, AG_RAWS,
        AG_REPORTS, AG_NFIELDS };
 
@@ -387,7 +389,13 @@ int sp_event_encode(const sp_event *e, msgpack_sbuffer *sb)
 	msgpack_pack_uint8(&pk, EV_RURI_USER); pack_str(&pk, e->ruri_user);
 	msgpack_pack_uint8(&pk, EV_TO_USER); pack_str(&pk, e->to_user);
 	msgpack_pack_uint8(&pk, EV_UA); pack_str(&pk, e->user_agent);
-	msgpack_pack_uint8(&pk, EV_RAW); msgpack_pack_bin_with_body(&pk, e->raw ? e->raw : "", e->raw_len);
+	size_t zlen = 0;
+	const void *z = e->raw ? sp_raw_pack(e->raw, e->raw_len, &zlen) : NULL;
+	if (z) {
+		msgpack_pack_uint8(&pk, EV_RAW_Z); msgpack_pack_bin_with_body(&pk, z, zlen);
+	} else {
+		msgpack_pack_uint8(&pk, EV_RAW); msgpack_pack_bin_with_body(&pk, e->raw ? e->raw : "", e->raw_len);
+	}
 	msgpack_pack_uint8(&pk, EV_MODE); msgpack_pack_uint8(&pk, e->mode);
 	msgpack_pack_uint8(&pk, EV_ORIGIN); pack_str(&pk, e->origin);
 	return 0;
@@ -504,6 +512,15 @@ int sp_event_decode(const void *buf, size_t len, sp_event *e)
 				e->raw_len = o->via.bin.size;
 			}
 			break;
+		case EV_RAW_Z: {
+			const char *raw;
+			size_t raw_len;
+			if (o->type != MSGPACK_OBJECT_BIN)
+				rc = SP_ECORRUPT;
+			else if ((rc = sp_raw_unpack(o->via.bin.ptr, o->via.bin.size, &raw, &raw_len)) == 0)
+				e->raw = raw, e->raw_len = (uint32_t)raw_len;
+			break;
+		}
 		default: break;
 		}
 	}

@@ -129,9 +129,12 @@ unsigned sp_agg_expire(sp_agg *a, uint64_t now_ns, uint64_t retention_ns);
 bool sp_agg_summarize(const sp_agg *a, enum sp_source src, uint64_t now_ns,
 		      uint64_t retention_ns, struct sp_agg_summary *out);
 
-/* Encoders append to sb. Decoders return 0, SP_EPARSE/SP_ECORRUPT for bad
- * input or SP_ESCHEMA for a newer version; a decoded event's raw points into
- * buf and is valid as long as buf is. */
+/* Encoders append to sb; an event's raw message is stored compressed when
+ * that makes it smaller (sp_raw.h). Decoders return 0, SP_EPARSE/SP_ECORRUPT
+ * for bad input or SP_ESCHEMA for a newer version. A decoded event's raw
+ * points into buf when it was stored as it is, and into this thread's
+ * buffer when it was compressed: it is valid as long as buf is and until
+ * this thread decodes the next event (copy it to keep it longer). */
 int sp_event_encode(const sp_event *e, msgpack_sbuffer *sb);
 /* An encoded event has its timestamp as a big-endian uint64 at this
  * offset (after the map header, key 0 and the version, key 1 and 0xcf). */

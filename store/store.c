@@ -305,6 +305,9 @@ static int store_check_or_init(sp_store *st, MDB_txn *txn)
 		return rc == SP_ENOTFOUND ? SP_EFOREIGN : rc;
 	if (schema > SP_STORE_SCHEMA)
 		return SP_ESCHEMA;
+	if (schema < SP_STORE_SCHEMA && !st->readonly &&
+	    (rc = store__meta_put_u64(txn, st->meta, "schema", SP_STORE_SCHEMA)))
+		return rc;
 
 	if ((rc = mdb_dbi_open(txn, "events", flags, &st->events)) ||
 	    (rc = mdb_dbi_open(txn, "ip", flags, &st->ip)) ||

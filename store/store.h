@@ -21,7 +21,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SP_STORE_SCHEMA 1
+/* 2: an event's message may be stored compressed (sp_raw.h); a binary that
+ * knows only 1 would read such events without their message. A writer
+ * opening a schema 1 store marks it 2. */
+#define SP_STORE_SCHEMA 2
 #define SP_STORE_FILE "sentrypeer.mdb"
 
 typedef struct sp_store sp_store;
@@ -154,7 +157,8 @@ bool sp_prepared_local(const sp_prepared *p); /* from this node (origin "") */
 unsigned sp_prepared_keys(const sp_prepared *p, uint8_t kind[3], const char *key[3]);
 uint64_t sp_prepared_time(const sp_prepared *p);
 void sp_prepared_set_time(sp_prepared *p, uint64_t ts_ns);
-/* The event again, decoded from the record (e->raw points into p). */
+/* The event again, decoded from the record (e->raw as sp_event_decode()
+ * says: into p, or into this thread's buffer until its next decode). */
 int sp_prepared_event(const sp_prepared *p, sp_event *e);
 /* As sp_wtxn_add_events(). */
 int sp_wtxn_add_prepared(sp_wtxn *tx, sp_prepared *const *p, size_t n);

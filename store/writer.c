@@ -23,6 +23,7 @@ struct sp_writer {
 	size_t bytes;           /* memory held by the queued events */
 	sp_prepared **batch;
 	sp_event *out;          /* on_events: the batch decoded again */
+	char *raws;             /* and their messages (RAWS_BYTES) */
 	sp_event **out_ptrs;
 	bool stopping;
 	bool fold_requested;    /* a flusher waits for the aggregates */
@@ -84,6 +85,9 @@ static void report_error(sp_writer *w, int rc, size_t lost)
  * good. So a fold step beside a batch dirties about FOLD_PAGES leaf pages
  * (more when pending memory runs short; twice that when idle), and a
  * batch holds at most BATCH_BYTES of events. */
+/* events_out(): room for the messages of one chunk of outputs; one of the
+ * largest always fits */
+#define RAWS_BYTES ((1u << 20) + SP_RAW_MAX_LIMIT + 1)
 #define FOLD_PAGES 256
 #define BATCH_BYTES (3u << 20)
 #define RELEASE_FOLD_NS (10 * SP_NS_PER_SEC / 1000)
@@ -255,14 +259,35 @@ static void idle_fold(sp_writer *w)
 	}
 }
 
-/* The committed batch as events again, for the caller's outputs. */
+/* The committed batch as events again, for the caller's outputs. A raw
+ * message stored compressed decodes into this thread's buffer, valid only
+ * until the next decode: each is copied into w->raws, and the events go
+ * out in chunks whose messages fit there. */
 static void events_out(sp_writer *w, size_t n)
 {
-	size_t m = 0;
-	for (size_t i = 0; i < n; i++)
-		if (sp_prepared_event(w->batch[i], &w->out[m]) == 0)
-			w->out_ptrs[m] = &w->out[m], m++;
-	w->opt.on_events(w->out_ptrs, m, w->opt.ud);
+	size_t m = 0, used = 0;
+	if (!w->raws && !(w->raws = malloc(RAWS_BYTES)))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		sp_event *e = &w->out[m];
+		if (sp_prepared_event(w->batch[i], e) != 0)
+			continue;
+		if (used + e->raw_len + 1 > RAWS_BYTES) {
+			w->opt.on_events(w->out_ptrs, m, w->opt.ud);
+			w->out[0] = *e;
+			e = &w->out[0];
+			m = used = 0;
+		}
+		char *r = w->raws + used;
+		memcpy(r, e->raw, e->raw_len);
+		r[e->raw_len] = '\0';
+		used += e->raw_len + 1;
+		e->raw = r;
+		w->out_ptrs[m] = e;
+		m++;
+	}
+	if (m)
+		w->opt.on_events(w->out_ptrs, m, w->opt.ud);
 }
 
 static void sweep(sp_writer *w)
@@ -403,6 +428,8 @@ static void *writer_main(void *arg)
 			if (!w->trimmed && !sp_store_folding(w->st) &&
 			    sp_mono_ns() - w->last_commit_ns >= IDLE_CLEANUP_NS) {
 				sp_store_release_map(w->st);
+				free(w->raws); /* events_out() makes it again */
+				w->raws = NULL;
 				malloc_trim(0);
 				w->trimmed = true;
 			}
@@ -631,5 +658,6 @@ void sp_writer_stop(sp_writer *w)
 	free(w->batch);
 	free(w->out);
 	free(w->out_ptrs);
+	free(w->raws);
 	free(w);
 }

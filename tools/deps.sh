@@ -8,12 +8,12 @@
 #   tools/deps.sh bench   build + the benchmarks' tools (wrk, curl)
 set -euo pipefail
 
-build_pkgs=(gcc pkg-config meson ninja-build liblmdb-dev libmsgpack-dev libjansson-dev
+build_pkgs=(gcc pkg-config meson ninja-build liblmdb-dev libmsgpack-dev libjansson-dev liblz4-dev
 	libosip2-dev libgnutls28-dev libopendht-c-dev libmicrohttpd-dev)
 test_pkgs=(libcmocka-dev jq nftables ipset lmdb-utils python3 util-linux iproute2
 	sipsak sip-tester sipvicious fail2ban clang libclang-rt-14-dev dhtnode curl)
 test_optional=(chromium)
-bench_pkgs=(wrk curl python3 util-linux iproute2)
+bench_pkgs=(wrk curl python3 util-linux iproute2 libzstd-dev)
 
 optional=()
 case "${1:-build}" in

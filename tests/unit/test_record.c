@@ -7,9 +7,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <lz4.h>
 
 #include "sp_error.h"
 #include "sp_msgpack.h"
+#include "sp_raw.h"
 #include "sp_record.h"
 #include "sp_time.h"
 
@@ -86,6 +88,138 @@ static void test_event_raw_cap(void **state)
 	char f[8];
 	sp_field_set(f, sizeof(f), "0123456789");
 	assert_string_equal(f, "0123456");
+}
+
+/* A scanner's INVITE, as a flood sends it: stored compressed. */
+static const char invite[] =
+	"INVITE sip:0046812345678@198.51.100.7 SIP/2.0\r\n"
+	"Via: SIP/2.0/UDP 203.0.113.5:5071;branch=z9hG4bK-2e4f0a1c77;rport\r\n"
+	"Max-Forwards: 70\r\n"
+	"To: <sip:0046812345678@198.51.100.7>\r\n"
+	"From: \"100\" <sip:100@198.51.100.7>;tag=3a5f9c01\r\n"
+	"Call-ID: 8d1b7e2f4c6a9b3d@203.0.113.5\r\n"
+	"CSeq: 1 INVITE\r\n"
+	"Contact: <sip:100@203.0.113.5:5071>\r\n"
+	"User-Agent: friendly-scanner\r\n"
+	"Allow: INVITE, ACK, CANCEL, OPTIONS, BYE, REFER, NOTIFY, MESSAGE, SUBSCRIBE, INFO\r\n"
+	"Content-Type: application/sdp\r\n"
+	"Content-Length: 214\r\n\r\n"
+	"v=0\r\no=- 1817 1817 IN IP4 203.0.113.5\r\ns=-\r\nc=IN IP4 203.0.113.5\r\nt=0 0\r\n"
+	"m=audio 17390 RTP/AVP 0 8 18 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\n"
+	"a=rtpmap:18 G729/8000\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:20\r\n";
+
+/* {0: 1, 15: bin} with the bin given: a stored event with only a
+ * compressed message */
+static void pack_raw_z(msgpack_sbuffer *sb, const void *z, size_t len)
+{
+	msgpack_packer pk;
+	sb->size = 0;
+	msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_uint8(&pk, 15);
+	msgpack_pack_bin_with_body(&pk, z, len);
+}
+
+static void test_event_raw_compressed(void **state)
+{
+	sp_event *e = sample_event(), d;
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+
+	/* a real message: stored in well under half its size, read back whole */
+	sp_event *big = sp_event_new(invite, sizeof(invite) - 1, 8192);
+	*big = *e;
+	big->raw = invite;
+	big->raw_len = sizeof(invite) - 1;
+	assert_int_equal(sp_event_encode(big, &sb), 0);
+	size_t with_msg = sb.size;
+	sb.size = 0;
+	big->raw_len = 0;
+	sp_event_encode(big, &sb);
+	size_t without = sb.size;
+	assert_true(with_msg - without < (sizeof(invite) - 1) / 2);
+	big->raw_len = sizeof(invite) - 1;
+	sb.size = 0;
+	sp_event_encode(big, &sb);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), 0);
+	assert_int_equal(d.raw_len, sizeof(invite) - 1);
+	assert_memory_equal(d.raw, invite, d.raw_len);
+	assert_int_equal(d.raw[d.raw_len], '\0');
+	assert_string_equal(d.user_agent, "friendly-scanner");
+
+	/* short or incompressible messages are stored as they are */
+	char rnd[600];
+	uint32_t x = 7;
+	for (size_t i = 0; i < sizeof(rnd); i++)
+		rnd[i] = (char)((x = x * 1103515245u + 12345u) >> 16);
+	size_t zlen;
+	assert_null(sp_raw_pack(rnd, sizeof(rnd), &zlen));
+	assert_null(sp_raw_pack(invite, SP_RAW_MIN_COMPRESS - 1, &zlen));
+	big->raw = rnd;
+	big->raw_len = sizeof(rnd);
+	sb.size = 0;
+	sp_event_encode(big, &sb);
+	assert_true(sb.size > without + sizeof(rnd));
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), 0);
+	assert_int_equal(d.raw_len, sizeof(rnd));
+	assert_memory_equal(d.raw, rnd, sizeof(rnd));
+
+	/* hostile compressed messages: refused, never read past their end */
+	const uint8_t *z = sp_raw_pack(invite, sizeof(invite) - 1, &zlen);
+	assert_non_null(z);
+	uint8_t bad[4096];
+	memcpy(bad, z, zlen);
+	pack_raw_z(&sb, bad, zlen);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), 0); /* as made */
+	assert_memory_equal(d.raw, invite, d.raw_len);
+	for (size_t cut = 0; cut < zlen; cut++) { /* truncated */
+		pack_raw_z(&sb, bad, cut);
+		assert_int_not_equal(sp_event_decode(sb.data, sb.size, &d), 0);
+	}
+	bad[0] = 2; /* a codec from a newer binary */
+	pack_raw_z(&sb, bad, zlen);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), SP_ESCHEMA);
+	bad[0] = SP_RAW_CODEC_LZ4_SIP1;
+	memcpy(bad + zlen, bad + 4, zlen - 4); /* trailing bytes */
+	pack_raw_z(&sb, bad, 2 * zlen - 4);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), SP_ECORRUPT);
+	bad[3]--; /* a size one short of what the block holds */
+	pack_raw_z(&sb, bad, zlen);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), SP_ECORRUPT);
+	bad[3] += 2; /* one more */
+	pack_raw_z(&sb, bad, zlen);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), SP_ECORRUPT);
+	memset(bad + 1, 0xa5, sizeof(bad) - 1); /* garbage */
+	pack_raw_z(&sb, bad, 200);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), SP_ECORRUPT);
+	/* a block of zeros larger than any message, saying so or not */
+	static char zeros[SP_RAW_MAX + 1];
+	static char huge[4 + 1024];
+	int hz = LZ4_compress_default(zeros, huge + 4, (int)sizeof(zeros), 1024);
+	assert_true(hz > 0);
+	huge[0] = SP_RAW_CODEC_LZ4_SIP1;
+	huge[1] = 1, huge[2] = 0, huge[3] = 1; /* 65537 */
+	pack_raw_z(&sb, huge, 4 + (size_t)hz);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), SP_ECORRUPT);
+	huge[1] = 0, huge[2] = 4, huge[3] = 0; /* 1024 */
+	pack_raw_z(&sb, huge, 4 + (size_t)hz);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), SP_ECORRUPT);
+	/* not a bin */
+	msgpack_packer pk;
+	sb.size = 0;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_map(&pk, 2);
+	msgpack_pack_uint8(&pk, 0);
+	msgpack_pack_uint8(&pk, 1);
+	msgpack_pack_uint8(&pk, 15);
+	msgpack_pack_uint8(&pk, 7);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), SP_ECORRUPT);
+
+	msgpack_sbuffer_destroy(&sb);
+	free(big);
+	free(e);
 }
 
 static void test_uuid(void **state)
@@ -323,6 +457,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_roundtrip), cmocka_unit_test(test_event_raw_cap),
+		cmocka_unit_test(test_event_raw_compressed),
 		cmocka_unit_test(test_uuid), cmocka_unit_test(test_agg_roundtrip),
 		cmocka_unit_test(test_versions), cmocka_unit_test(test_hostile_bytes),
 		cmocka_unit_test(test_merge_idempotent), cmocka_unit_test(test_expiry_and_summary),

@@ -793,6 +793,79 @@ static void test_writer_thread(void **state)
 	sp_store_close(st);
 }
 
+/* An INVITE of about 1.4 KB that names i: compressed when stored. */
+static size_t out_msg(char *buf, size_t cap, int i)
+{
+	int n = snprintf(buf, cap,
+			 "INVITE sip:%d@198.51.100.7 SIP/2.0\r\nVia: SIP/2.0/UDP 203.0.113.5:5060;"
+			 "branch=z9hG4bK%08x;rport\r\nMax-Forwards: 70\r\nTo: <sip:%d@198.51.100.7>"
+			 "\r\nFrom: <sip:100@198.51.100.7>;tag=%x\r\nCall-ID: %x@203.0.113.5\r\n"
+			 "CSeq: 1 INVITE\r\nUser-Agent: friendly-scanner\r\n"
+			 "Content-Type: application/sdp\r\n",
+			 i, (unsigned)i * 2654435761u, i, (unsigned)i, (unsigned)i * 40503u);
+	while ((size_t)n + 40 < 1400)
+		n += snprintf(buf + n, cap - (size_t)n, "a=rtpmap:%d PCMU/8000\r\n", n % 128);
+	return (size_t)n;
+}
+
+struct outs {
+	int calls, events;
+	bool seen[3000], bad;
+};
+
+static void on_events_check(sp_event *const *evs, size_t n, void *ud)
+{
+	struct outs *o = ud;
+	char want[2048];
+	o->calls++;
+	for (size_t i = 0; i < n; i++) {
+		int k = atoi(evs[i]->to_user);
+		size_t len = out_msg(want, sizeof(want), k);
+		if (k < 0 || k >= 3000 || o->seen[k] || evs[i]->raw_len != len ||
+		    memcmp(evs[i]->raw, want, len) != 0 || evs[i]->raw[len] != '\0')
+			o->bad = true;
+		else
+			o->seen[k] = true;
+		o->events++;
+	}
+}
+
+/* The outputs get every committed event once, with its message whole,
+ * though messages are stored compressed and a batch's messages go out in
+ * chunks. */
+static void test_writer_outputs(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 256 << 20);
+	sp_writer *w;
+	struct outs *o = calloc(1, sizeof(*o));
+	struct sp_writer_options opt = { .queue_max = 100000, .queue_bytes_max = 64 << 20,
+					 .batch_max = 4096, .on_events = on_events_check, .ud = o };
+	assert_int_equal(sp_writer_start(&w, st, &opt), 0);
+	char msg[2048];
+	for (int i = 0; i < 3000; i++) {
+		size_t len = out_msg(msg, sizeof(msg), i);
+		sp_event *e = sp_event_new(msg, len, 8192);
+		snprintf(e->src_ip, sizeof(e->src_ip), "203.0.113.%d", i % 200);
+		snprintf(e->to_user, sizeof(e->to_user), "%d", i);
+		strcpy(e->method, "INVITE");
+		e->ts_ns = sp_now_ns();
+		sp_uuid_new(e->id);
+		assert_int_equal(sp_writer_submit(w, e), 0);
+	}
+	sp_writer_flush(w);
+	struct sp_writer_stats s;
+	sp_writer_get_stats(w, &s);
+	sp_writer_stop(w);
+	assert_false(o->bad);
+	assert_int_equal(o->events, 3000);
+	assert_true(s.committed == 3000);
+	/* 3000 messages of 1.4 KB do not fit one chunk */
+	assert_true((uint64_t)o->calls > s.commits);
+	sp_store_close(st);
+	free(o);
+}
+
 static int ts_cb(const sp_event *e, void *ud)
 {
 	uint64_t **p = ud;
@@ -1054,7 +1127,9 @@ static void test_map_full(void **state)
 	struct fixture *f = *state;
 	sp_store *st = open_store(f->path, false, 1 << 20); /* 1 MiB */
 	char big[8000];
-	memset(big, 'A', sizeof(big));
+	uint32_t x = 12345; /* messages that do not compress (sp_raw.h) */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(33 + (x = x * 1103515245u + 12345u) % 94);
 	int committed = 0, rc = 0;
 	for (int round = 0; round < 1000 && rc == 0; round++) {
 		sp_event *evs[4];
@@ -1192,6 +1267,46 @@ static void test_fold_moves_under_big_batches(void **state)
 	assert_true(a.reports[0].count == ws.committed);
 	sp_store_close(st);
 	free(big);
+}
+
+/* A schema 1 store (messages stored as they are) reads as it is; a writer
+ * marks it 2 (messages may be compressed), and reads both kinds. */
+static void test_schema_upgrade(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 16 << 20);
+	sp_event *e = ev("203.0.113.77", "441234", "441234", "friendly-scanner", 0);
+	sp_event *evs[1] = { e };
+	r_commit(st, evs, 1, 0);
+	sp_store_close(st);
+
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	uint8_t one[8] = { 0, 0, 0, 0, 0, 0, 0, 1 };
+	MDB_val sk = { 6, "schema" }, sv = { 8, one };
+	assert_int_equal(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 8);
+	assert_int_equal(mdb_env_open(env, f->path, MDB_NOSUBDIR, 0600), 0);
+	assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	assert_int_equal(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	assert_int_equal(mdb_put(txn, dbi, &sk, &sv, 0), 0);
+	assert_int_equal(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	struct sp_store_stats s;
+	st = open_store(f->path, true, 0);
+	assert_int_equal(sp_store_stats(st, &s), 0);
+	assert_int_equal(s.schema, 1);
+	sp_store_close(st);
+	st = open_store(f->path, false, 16 << 20);
+	assert_int_equal(sp_store_stats(st, &s), 0);
+	assert_int_equal(s.schema, SP_STORE_SCHEMA);
+	assert_int_equal(s.schema, 2);
+	int n = 0;
+	assert_int_equal(sp_store_recent_events(st, 10, count_cb, &n), 0);
+	assert_int_equal(n, 1);
+	sp_store_close(st);
 }
 
 static void test_foreign_and_corrupt_files(void **state)
@@ -1356,6 +1471,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_fold_async_crash_mid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_async_crash_after, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fold_async_late_event, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_upgrade, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_outputs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepared_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_map, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),

@@ -11,6 +11,8 @@
  *                   [--concurrency C] [--sources M] [--reply-wait MS] [--stall-ms MS]
  *   sip_flood tls   --target 127.0.0.1:PORT --rate N --seconds S   (same options)
  *                   [--tls-priority STRING]  (default NORMAL:-GROUP-ALL:+GROUP-X25519)
+ *   sip_flood dump  --count N --dir DIR   (the first N UDP flood messages,
+ *                   one file each: tools/bench/bench_raw reads them)
  *   common: [--seed N] [--connect-timeout MS] [--numbers N]
  *     --numbers N: the called numbers' varying digits take N values (default
  *     10^7: nearly every INVITE calls a new number; a small N is a scanner
@@ -73,7 +75,7 @@
 #define NUM_DIGITS 7        /* digits of each called number changed per message */
 #define MAX_ERRNO 160
 
-enum mode { MODE_UDP, MODE_BURST, MODE_TCP, MODE_TLS };
+enum mode { MODE_UDP, MODE_BURST, MODE_TCP, MODE_TLS, MODE_DUMP };
 
 struct opts {
 	enum mode mode;
@@ -82,6 +84,7 @@ struct opts {
 	unsigned sockets, batch, sources, concurrency;
 	unsigned reply_wait_ms, connect_timeout_ms, stall_ms;
 	const char *tls_priority;
+	const char *dir; /* dump */
 	uint64_t seed;
 };
 
@@ -396,6 +399,23 @@ static struct msg *make_pool(uint64_t seed, const char *tp, const struct sockadd
 	printf("message_bytes: min %zu mean %zu max %zu (%d templates, INVITE with SDP)\n", lo,
 	       sum / POOL, hi, POOL);
 	return pool;
+}
+
+/* ---- dump: the messages a UDP flood sends, one file each ---------------- */
+
+static int run_dump(const struct opts *o)
+{
+	struct msg *pool = make_pool(o->seed, "UDP", &o->target);
+	char path[4096];
+	for (uint64_t seq = 0; seq < o->count; seq++) {
+		const struct msg *m = next_message(pool, o->seed, o->numbers, seq);
+		snprintf(path, sizeof(path), "%s/%06" PRIu64 ".sip", o->dir, seq);
+		FILE *f = fopen(path, "wb");
+		if (!f || fwrite(m->buf, 1, m->len, f) != m->len || fclose(f) != 0)
+			die("%s: %s", path, strerror(errno));
+	}
+	printf("dumped: %" PRIu64 " messages into %s\n", o->count, o->dir);
+	return 0;
 }
 
 /* ---- UDP: paced and burst ---------------------------------------------- */
@@ -999,6 +1019,8 @@ static void usage(FILE *f)
 	      "       sip_flood tcp   --target 127.0.0.1:PORT --rate N --seconds S"
 	      " [--concurrency C] [--sources M] [--reply-wait MS] [--stall-ms MS]\n"
 	      "       sip_flood tls   (as tcp) [--tls-priority STRING]\n"
+	      "       sip_flood dump  --count N --dir DIR   (the first N UDP flood messages,"
+	      " one file each, for bench_raw)\n"
 	      "       common: [--seed N] [--connect-timeout MS] [--numbers N]\n"
 	      "Targets must be loopback (127.0.0.0/8).\n",
 	      f);
@@ -1021,6 +1043,7 @@ int main(int argc, char **argv)
 		{ "numbers", required_argument, NULL, 'N' },
 		{ "stall-ms", required_argument, NULL, 'L' },
 		{ "tls-priority", required_argument, NULL, 'P' },
+		{ "dir", required_argument, NULL, 'D' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1052,6 +1075,8 @@ int main(int argc, char **argv)
 		o.mode = MODE_TCP;
 	else if (strcmp(argv[1], "tls") == 0)
 		o.mode = MODE_TLS;
+	else if (strcmp(argv[1], "dump") == 0)
+		o.mode = MODE_DUMP;
 	else if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		usage(stdout);
 		return 0;
@@ -1079,6 +1104,7 @@ int main(int argc, char **argv)
 			break;
 		case 'S': o.seed = parse_ulong("seed", optarg, 0, ULONG_MAX); break;
 		case 'P': o.tls_priority = optarg; break;
+		case 'D': o.dir = optarg; break;
 		case 'N': o.numbers = parse_ulong("numbers", optarg, 1, 10000000); break;
 		case 'L': o.stall_ms = (unsigned)parse_ulong("stall-ms", optarg, 1, 60000); break;
 		case 'h': usage(stdout); return 0;
@@ -1087,6 +1113,13 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		die("unexpected argument '%s'", argv[optind]);
+	if (o.mode == MODE_DUMP) {
+		if (!o.dir)
+			die("dump: --dir DIR is required");
+		if (!have_target) /* the address written into the messages */
+			parse_target("127.0.0.1:5060", &o.target);
+		return run_dump(&o);
+	}
 	if (!have_target)
 		die("--target 127.0.0.1:PORT is required");
 	setvbuf(stdout, NULL, _IOLBF, 0);
