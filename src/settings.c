@@ -67,7 +67,7 @@ static const struct setting settings[] = {
 	  "none may lose recent commits on power loss (all survive a crash or kill -9)" },
 	{ "queue-size", NULL, 0, T_UINT, "SENTRYPEER_QUEUE_SIZE", "65536", 64, 1 << 24, NULL,
 	  SP_SCOPE_RUN, OFF(queue_size), "events waiting for the writer; beyond it they are dropped and counted" },
-	{ "queue-memory", NULL, 0, T_SIZE, "SENTRYPEER_QUEUE_MEMORY", "12M", UINT64_C(1) << 20,
+	{ "queue-memory", NULL, 0, T_SIZE, "SENTRYPEER_QUEUE_MEMORY", "8M", UINT64_C(1) << 20,
 	  UINT64_C(1) << 32, NULL, SP_SCOPE_RUN, OFF(queue_memory),
 	  "memory the waiting events may hold; beyond it they are dropped and counted" },
 	{ "batch-size", NULL, 0, T_UINT, "SENTRYPEER_BATCH_SIZE", "4096", 1, 65536, NULL,

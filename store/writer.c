@@ -144,8 +144,10 @@ static size_t fold_budget(sp_writer *w, bool idle)
 	 * would (each commit costs its syncs) */
 	if (idle && load < 192)
 		return 2 * FOLD_PAGES;
-	/* the next round's table fills: finish this one sooner */
-	return load >= 224 ? 16 * FOLD_PAGES : load >= 192 ? 4 * FOLD_PAGES : FOLD_PAGES;
+	/* the next round's table fills: finish this one sooner (LMDB keeps
+	 * the largest step's pages: 8 MiB at most) */
+	return load >= 224 ? 8 * FOLD_PAGES : load >= 192 ? 4 * FOLD_PAGES :
+	       load >= 160 ? 2 * FOLD_PAGES : FOLD_PAGES;
 }
 
 /* One transaction: the batch (n may be 0), and a step of the fold round. */
