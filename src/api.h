@@ -65,7 +65,8 @@ struct sp_api_options {
 	const struct sp_strlist *addresses; /* normalised IPs; one listener each */
 	uint16_t port;                      /* 0: a free port (sp_api_port says which) */
 	const char *token;                  /* NULL or "": no token; copied */
-	unsigned threads;                   /* request workers per address */
+	unsigned threads;                   /* request workers per address; 0: one
+					     * per two CPUs, at least 1 */
 	unsigned max_conns, max_conns_per_source;
 	unsigned max_exports;               /* streams at once (exports, full lists) */
 	unsigned dht_lookups;               /* DHT lookups at once */

@@ -11,7 +11,7 @@
 #
 # Steps (release build in build-bench/, a fresh data dir in a temp dir):
 #   1. 100,000 IP addresses imported into the store (plus 100,000 numbers);
-#   2. the node runs with --api (default settings: 2 API threads) and its
+#   2. the node runs with --api (default settings: one API thread per two CPUs) and its
 #      UDP honeypot on 127.0.0.1:5060;
 #   3. export over HTTP of the 200,000 records (/api/v1/export?format=jsonl
 #      &kind=all; txt and nft of the addresses) with curl: time, bytes, the
@@ -38,7 +38,7 @@ quick=0
 seconds=10
 conns="8 32"
 sip_rate=2000
-api_threads=2
+api_threads=0
 records=100000
 while [ $# -gt 0 ]; do
 	case $1 in
@@ -278,7 +278,7 @@ wrk_errors() { awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); print; f 
 
 printf '\nHTTP API lookups: %s addresses in the store, /api/v1/ip-addresses/{ip}, wrk -t1 -d%ss keep-alive,\n' \
 	"$records" "$seconds"
-printf '%s API threads, the honeypot recording %s INVITEs/s meanwhile\n' "$api_threads" "$sip_rate"
+printf '%s API threads (0: one per two CPUs), the honeypot recording %s INVITEs/s meanwhile\n' "$api_threads" "$sip_rate"
 printf '%-9s %5s %9s %8s %7s %7s %7s %8s %8s %9s  %s\n' keys conns requests "req/s" "p50 us" "p90 us" \
 	"p99 us" "max us" "cpu us" "non-2xx" "socket errors"
 for c in $conns; do
