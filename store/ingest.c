@@ -1077,6 +1077,13 @@ size_t sp_store_pending(const sp_store *st)
 	return st->pending->n + (sp_store_folding(st) ? st->round.n - st->round.pos : 0);
 }
 
+bool sp_store_pending_tight(const sp_store *st, size_t events)
+{
+	/* an event adds at most 3 keys; and a little room for strings */
+	size_t need = 3 * events * 256 / PENDING_MAX + 2;
+	return sp_store_pending_load(st) + need > 256;
+}
+
 /* How full the pending table is, in 1/256ths of its tightest limit. */
 unsigned sp_store_pending_load(const sp_store *st)
 {

@@ -189,6 +189,10 @@ bool sp_store_folding(const sp_store *st);
 size_t sp_store_pending(const sp_store *st);
 unsigned sp_store_pending_load(const sp_store *st);
 bool sp_store_fold_due(const sp_store *st);
+/* A batch of this many events might not fit in pending: a commit whose
+ * changes do not fit folds everything pending in one transaction (its
+ * memory grows with the store), so a writer folds the running round first. */
+bool sp_store_pending_tight(const sp_store *st, size_t events);
 /* Fold an aggregate into the stored one (sp_agg_merge). */
 int sp_wtxn_merge(sp_wtxn *tx, const sp_agg *a);
 int sp_wtxn_counter_add(sp_wtxn *tx, const char *name, uint64_t delta);

@@ -145,9 +145,9 @@ static size_t fold_budget(sp_writer *w, bool idle)
 	if (idle && load < 192)
 		return 2 * FOLD_PAGES;
 	/* the next round's table fills: finish this one sooner (LMDB keeps
-	 * the largest step's pages: 8 MiB at most) */
-	return load >= 224 ? 8 * FOLD_PAGES : load >= 192 ? 4 * FOLD_PAGES :
-	       load >= 160 ? 2 * FOLD_PAGES : FOLD_PAGES;
+	 * the largest step's pages, and the map the pages it read: 4 MiB at
+	 * most; when the table is nearly full, catch_up() takes over) */
+	return load >= 192 ? 4 * FOLD_PAGES : load >= 160 ? 2 * FOLD_PAGES : FOLD_PAGES;
 }
 
 /* One transaction: the batch (n may be 0), and a step of the fold round. */
@@ -257,6 +257,26 @@ static void idle_fold(sp_writer *w)
 			w->fold_gen++;
 			pthread_cond_broadcast(&w->settled);
 		}
+		pthread_mutex_unlock(&w->lock);
+	}
+}
+
+/* The pending table is nearly full: fold-only transactions until a round
+ * has begun on it (that empties it), at most 8 MiB dirty each. */
+static void catch_up(sp_writer *w)
+{
+	while (sp_store_pending_tight(w->st, w->opt.batch_max) && !fold_blocked(w)) {
+		maybe_start_round(w, true, true);
+		if (!sp_store_folding(w->st))
+			break; /* nothing to fold: the tightness is the strings' */
+		sp_store_fold_wait(w->st);
+		int rc = commit_batch(w, 0);
+		if (rc) {
+			report_error(w, rc, 0);
+			break;
+		}
+		pthread_mutex_lock(&w->lock);
+		w->stats.catch_ups++;
 		pthread_mutex_unlock(&w->lock);
 	}
 }
@@ -374,6 +394,15 @@ static void *writer_main(void *arg)
 			if (rc)
 				report_error(w, rc, 0);
 			break;
+		}
+		/* under a flood of new keys the pending table can fill before the
+		 * round frees it: then a batch would fold everything at once.
+		 * Fold the round in steps first (the queue fills meanwhile, and
+		 * drops and counts what does not fit); its end makes room */
+		if (w->len > 0 && sp_store_pending_tight(w->st, w->opt.batch_max)) {
+			pthread_mutex_unlock(&w->lock);
+			catch_up(w);
+			pthread_mutex_lock(&w->lock);
 		}
 		size_t batch_bytes = 0;
 		while (n < w->opt.batch_max && w->len > 0 && batch_bytes < BATCH_BYTES) {

@@ -55,6 +55,8 @@ struct sp_writer_stats {
 	uint64_t dropped_store;      /* the store refused the batch (full, I/O error) */
 	uint64_t commits, queue_len, queue_peak, queue_bytes;
 	uint64_t folds, fold_ns; /* folds done, and the time they took */
+	uint64_t catch_ups;      /* fold-only commits made because pending was
+				  * nearly full (a flood of new keys) */
 	int last_error;              /* 0 or the last store error */
 };
 
