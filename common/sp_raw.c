@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <lz4.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
  */
 #define HEADER 4
 
+static _Atomic bool enabled = true;
 static pthread_once_t dict_once = PTHREAD_ONCE_INIT;
 static LZ4_stream_t *dict_stream; /* the dictionary, loaded once */
 static pthread_key_t ctx_key;
@@ -111,9 +113,15 @@ int sp_raw_decompress(const void *src, size_t len, void *dst, size_t cap, size_t
 	return 0;
 }
 
+void sp_raw_set_enabled(bool on)
+{
+	atomic_store_explicit(&enabled, on, memory_order_relaxed);
+}
+
 const void *sp_raw_pack(const void *src, size_t len, size_t *out_len)
 {
-	if (len < SP_RAW_MIN_COMPRESS || len > SP_RAW_MAX)
+	if (!atomic_load_explicit(&enabled, memory_order_relaxed) || len < SP_RAW_MIN_COMPRESS ||
+	    len > SP_RAW_MAX)
 		return NULL;
 	struct ctxs *x = thread_ctxs();
 	size_t cap = sp_raw_bound(SP_RAW_MAX);

@@ -17,11 +17,16 @@
 #ifndef SP_RAW_H
 #define SP_RAW_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define SP_RAW_CODEC_LZ4_SIP1 1
 #define SP_RAW_MIN_COMPRESS 64 /* shorter messages are kept as they are */
+
+/* Whether sp_raw_pack() compresses (default yes; the node's store-compress
+ * setting). Records already stored compressed read the same either way. */
+void sp_raw_set_enabled(bool on);
 
 /* Compress src into dst (cap bytes: sp_raw_bound(len)). Returns the
  * compressed size (codec byte included), or 0 when the message is better

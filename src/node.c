@@ -21,6 +21,7 @@
 #include "share.h"
 #include "sp_error.h"
 #include "sp_log.h"
+#include "sp_raw.h"
 #include "sp_time.h"
 #include "writer.h"
 
@@ -540,6 +541,7 @@ int cmd_run(int argc, char **argv)
 		if (created)
 			log_info("made a new node identity: key id %s", sp_identity_keyid(n.id));
 	}
+	sp_raw_set_enabled(n.cfg.store_compress);
 	if ((rc = sp_writer_start(&n.w, n.st, &wo))) {
 		log_error("cannot start the writer: %s", sp_strerror(rc));
 		goto out;

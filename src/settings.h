@@ -41,7 +41,7 @@ struct sp_config {
 	uint64_t retention_ns, sweep_interval_ns;
 	int sync; /* enum sp_sync */
 	uint64_t queue_size, queue_memory, batch_size, raw_max;
-	bool json_log, syslog, sip_responsive, sip_disable, api, peer_to_peer;
+	bool json_log, syslog, sip_responsive, sip_disable, api, peer_to_peer, store_compress;
 	char *json_log_file;
 	char *webhook_url;
 	struct sp_strlist bootstrap;

@@ -149,6 +149,15 @@ static void test_event_raw_compressed(void **state)
 	assert_int_equal(d.raw[d.raw_len], '\0');
 	assert_string_equal(d.user_agent, "friendly-scanner");
 
+	/* store-compress no: stored as it is, and read the same */
+	sp_raw_set_enabled(false);
+	sb.size = 0;
+	sp_event_encode(big, &sb);
+	assert_true(sb.size > without + sizeof(invite) - 1);
+	assert_int_equal(sp_event_decode(sb.data, sb.size, &d), 0);
+	assert_memory_equal(d.raw, invite, sizeof(invite) - 1);
+	sp_raw_set_enabled(true);
+
 	/* short or incompressible messages are stored as they are */
 	char rnd[600];
 	uint32_t x = 7;

@@ -25,6 +25,7 @@
 #include "bench_util.h"
 #include "export.h"
 #include "sp_error.h"
+#include "sp_raw.h"
 #include "sp_key.h"
 #include "sp_record.h"
 #include "sp_time.h"
@@ -40,6 +41,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,7 +63,8 @@
 #define RETENTION_NS (UINT64_C(7) * 86400 * SP_NS_PER_SEC)
 #define EXPORT_BUF (64 * 1024)
 #define BACKOFF_CHECK_EVERY 32 /* events between queue checks */
-#define BACKOFF_MARGIN 256     /* > BACKOFF_CHECK_EVERY: one producer never overflows */
+#define BACKOFF_MARGIN 256     /* > producers x BACKOFF_CHECK_EVERY: they never overflow */
+#define MAX_PRODUCERS 4
 #define GEN_SAMPLE 100000      /* events built alone to price the generator */
 
 /* targets printed beside the figures */
@@ -83,6 +86,8 @@ struct bench_opts {
 	unsigned spawns;
 	uint64_t seed;
 	size_t batch, queue;
+	unsigned producers; /* threads preparing and submitting events */
+	bool no_compress;   /* --compress no: messages stored as they are */
 };
 
 /* ---- small helpers ------------------------------------------------- */
@@ -641,6 +646,59 @@ static void price_generator(struct workload *w)
 	       n, sum);
 }
 
+/* One producer: events k, k + P, k + 2P, ... built and submitted, backing
+ * off while the queue is nearly full (the node's listeners drop instead). */
+struct producer {
+	const struct bench_opts *o;
+	const struct workload *w;
+	sp_writer *wr;
+	unsigned k;
+	pthread_t thread;
+	uint64_t backoffs, queue_full, submitted_ok, cpu_ns;
+	unsigned long long anon_peak;
+};
+
+static void *produce(void *arg)
+{
+	struct producer *p = arg;
+	const struct bench_opts *o = p->o;
+	struct sp_writer_stats ws;
+	char *raw = xcalloc(1, RAW_CAP);
+	uint64_t cpu0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID), n = 0;
+	for (uint64_t i = p->k; i < o->events; i += o->producers, n++) {
+		if (p->k == 0 && n % 65536 == 0) { /* VmHWM mixes in the mapped file */
+			struct mem m = read_mem();
+			if (m.anon > p->anon_peak)
+				p->anon_peak = m.anon;
+		}
+		for (;;) {
+			if (n % BACKOFF_CHECK_EVERY == 0) {
+				for (;;) {
+					sp_writer_get_stats(p->wr, &ws);
+					if (ws.queue_len + BACKOFF_MARGIN < o->queue)
+						break;
+					p->backoffs++;
+					sleep_ns(50000);
+				}
+			}
+			sp_event *e = make_event(p->w, i, raw, RAW_CAP);
+			if (!e)
+				die("out of memory at event %" PRIu64, i);
+			int rc = sp_writer_submit(p->wr, e);
+			if (rc == 0)
+				break;
+			if (rc != SP_EQUEUEFULL)
+				die("sp_writer_submit: %s", sp_strerror(rc));
+			p->queue_full++; /* the writer freed it: build it again */
+			sleep_ns(50000);
+		}
+		p->submitted_ok++;
+	}
+	p->cpu_ns = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - cpu0;
+	free(raw);
+	return NULL;
+}
+
 static struct ingest_result ingest(const struct bench_opts *o, const struct workload *w,
 				   const char *path)
 {
@@ -664,7 +722,6 @@ static struct ingest_result ingest(const struct bench_opts *o, const struct work
 	if ((rc = sp_writer_start(&wr, st, &wo)))
 		die("cannot start writer: %s", sp_strerror(rc));
 
-	char *raw = xcalloc(1, RAW_CAP);
 	unsigned long long anon_peak = 0, sec0 = 0, sec1 = 0;
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -672,36 +729,25 @@ static struct ingest_result ingest(const struct bench_opts *o, const struct work
 		*strrchr(dir, '/') = '\0';
 	bool have_dev = dev_sectors_written(dir, &sec0);
 	struct io io0 = read_io();
-	uint64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID), pcpu0 = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
+	uint64_t cpu0 = cpu_ns(CLOCK_PROCESS_CPUTIME_ID);
 	uint64_t t0 = sp_mono_ns();
-	for (uint64_t i = 0; i < o->events; i++) {
-		if (i % 65536 == 0) { /* VmHWM mixes in the mapped file: sample anon memory */
-			struct mem m = read_mem();
-			if (m.anon > anon_peak)
-				anon_peak = m.anon;
-		}
-		for (;;) {
-			if (i % BACKOFF_CHECK_EVERY == 0) {
-				for (;;) {
-					sp_writer_get_stats(wr, &ws);
-					if (ws.queue_len + BACKOFF_MARGIN < o->queue)
-						break;
-					r.backoffs++;
-					sleep_ns(50000);
-				}
-			}
-			sp_event *e = make_event(w, i, raw, RAW_CAP);
-			if (!e)
-				die("out of memory at event %" PRIu64, i);
-			rc = sp_writer_submit(wr, e);
-			if (rc == 0)
-				break;
-			if (rc != SP_EQUEUEFULL)
-				die("sp_writer_submit: %s", sp_strerror(rc));
-			r.queue_full++; /* the writer freed it: build it again */
-			sleep_ns(50000);
-		}
-		r.submitted_ok++;
+	struct producer pr[MAX_PRODUCERS];
+	for (unsigned k = 0; k < o->producers; k++) {
+		pr[k] = (struct producer){ .o = o, .w = w, .wr = wr, .k = k };
+		if (k && pthread_create(&pr[k].thread, NULL, produce, &pr[k]))
+			die("pthread_create failed");
+	}
+	produce(&pr[0]); /* this thread is producer 0 */
+	uint64_t pcpu = 0;
+	for (unsigned k = 0; k < o->producers; k++) {
+		if (k)
+			pthread_join(pr[k].thread, NULL);
+		r.backoffs += pr[k].backoffs;
+		r.queue_full += pr[k].queue_full;
+		r.submitted_ok += pr[k].submitted_ok;
+		pcpu += pr[k].cpu_ns;
+		if (pr[k].anon_peak > anon_peak)
+			anon_peak = pr[k].anon_peak;
 	}
 	uint64_t t_sub = sp_mono_ns();
 	struct mem m_end = read_mem(); /* the queue is at its fullest about now */
@@ -709,11 +755,9 @@ static struct ingest_result ingest(const struct bench_opts *o, const struct work
 		anon_peak = m_end.anon;
 	sp_writer_flush(wr);
 	uint64_t t1 = sp_mono_ns();
-	uint64_t pcpu = cpu_ns(CLOCK_THREAD_CPUTIME_ID) - pcpu0;
 	uint64_t cpu = cpu_ns(CLOCK_PROCESS_CPUTIME_ID) - cpu0;
 	struct io io1 = read_io();
 	have_dev = have_dev && dev_sectors_written(dir, &sec1);
-	free(raw);
 	sp_writer_get_stats(wr, &ws);
 	sp_writer_stop(wr);
 	sp_store_close(st);
@@ -748,9 +792,9 @@ static struct ingest_result ingest(const struct bench_opts *o, const struct work
 		printf("ingest: block device writes during ingest %.0f MiB (whole device)\n",
 		       (double)(sec1 - sec0) * 512.0 / 1048576.0);
 	printf("ingest: peak anonymous memory (sampled) %.1f MiB\n", (double)anon_peak / 1024.0);
-	printf("ingest: producer thread CPU %.2f s (%.0f%% of wall)\n", (double)pcpu / 1e9,
-	       100.0 * (double)pcpu / 1e9 / wall);
-	printf("ingest: writer thread CPU %.2f s (%.0f%% of wall; process minus producer)\n",
+	printf("ingest: producer threads (%u) CPU %.2f s (%.0f%% of wall)\n", o->producers,
+	       (double)pcpu / 1e9, 100.0 * (double)pcpu / 1e9 / wall);
+	printf("ingest: writer thread CPU %.2f s (%.0f%% of wall; process minus producers)\n",
 	       (double)(cpu - pcpu) / 1e9, 100.0 * (double)(cpu - pcpu) / 1e9 / wall);
 	if (ws.dropped_store || ws.committed != o->events)
 		die("the store lost events: %" PRIu64 " committed of %" PRIu64, ws.committed,
@@ -1149,10 +1193,14 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: bench_store [--events N] [--ips N] [--numbers N] [--sync full|nometa|none]\n"
 		"                   [--cli PATH] [--keep] [--lookups N] [--spawns N] [--seed N]\n"
-		"                   [--tmpdir DIR] [--batch N] [--queue N] [--ingest-only]\n"
+		"                   [--tmpdir DIR] [--batch N] [--queue N] [--producers N]\n"
+		"                   [--compress yes|no]\n"
+		"                   [--ingest-only]\n"
 		"defaults: %d events, %d IPs, %d numbers, sync full, %d lookups, %d CLI runs\n"
-		"per kind, tmpdir /tmp, batch 4096, queue 65536. Without --cli the whole-process\n"
-		"lookup step is skipped.\n",
+		"per kind, tmpdir /tmp, batch 4096, queue 65536, 1 producer thread (the node\n"
+		"has two UDP listener threads; each producer prepares and compresses its events),\n"
+		"messages compressed (the node's store-compress default).\n"
+		"Without --cli the whole-process lookup step is skipped.\n",
 		DEFAULT_EVENTS, DEFAULT_IPS, DEFAULT_NUMBERS, DEFAULT_LOOKUPS, DEFAULT_SPAWNS);
 }
 
@@ -1172,6 +1220,7 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 		.events = DEFAULT_EVENTS, .ips = DEFAULT_IPS, .numbers = DEFAULT_NUMBERS,
 		.sync = SP_SYNC_FULL, .tmpdir = "/tmp", .lookups = DEFAULT_LOOKUPS,
 		.spawns = DEFAULT_SPAWNS, .seed = DEFAULT_SEED, .batch = 4096, .queue = 65536,
+		.producers = 1,
 	};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -1183,6 +1232,11 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 			o->keep = true;
 			continue;
 		}
+		if (strcmp(a, "--compress") == 0 && i + 1 < argc &&
+		    (strcmp(argv[i + 1], "yes") == 0 || strcmp(argv[i + 1], "no") == 0)) {
+			o->no_compress = strcmp(argv[++i], "no") == 0;
+			continue;
+		}
 		if (strcmp(a, "--ingest-only") == 0) {
 			o->ingest_only = true;
 			continue;
@@ -1192,7 +1246,9 @@ static void parse_args(int argc, char **argv, struct bench_opts *o)
 			die("%s: needs an argument, or is unknown", a);
 		}
 		const char *v = argv[++i];
-		if (strcmp(a, "--events") == 0)
+		if (strcmp(a, "--producers") == 0)
+			o->producers = (unsigned)parse_u64(a, v, 1, MAX_PRODUCERS);
+		else if (strcmp(a, "--events") == 0)
 			o->events = parse_u64(a, v, 1, UINT64_C(1) << 32);
 		else if (strcmp(a, "--ips") == 0)
 			o->ips = (uint32_t)parse_u64(a, v, 1, UINT32_C(1) << 24);
@@ -1251,8 +1307,10 @@ int main(int argc, char **argv)
 	printf("machine: %ld CPUs (nproc), %s, sync %s, store on %s\n",
 	       sysconf(_SC_NPROCESSORS_ONLN), cpu, sync_name(o.sync), fs_name(dir));
 	printf("config: %" PRIu64 " events, %" PRIu32 " IPs (1 in 10 IPv6), %" PRIu32
-	       " numbers, seed %#" PRIx64 ", batch %zu, queue %zu, map 8 GiB\n", o.events, o.ips,
-	       o.numbers, o.seed, o.batch, o.queue);
+	       " numbers, seed %#" PRIx64 ", batch %zu, queue %zu, %u producer threads, messages %s,"
+	       " map 8 GiB\n", o.events, o.ips, o.numbers, o.seed, o.batch, o.queue, o.producers,
+	       o.no_compress ? "stored as they are" : "compressed");
+	sp_raw_set_enabled(!o.no_compress);
 	printf("config: store %s%s\n", path, o.keep ? " (kept)" : " (removed at the end)");
 
 	workload_init(&w, &o);
