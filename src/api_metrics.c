@@ -130,6 +130,9 @@ enum MHD_Result api_route_metrics(sp_api *api, struct MHD_Connection *c)
 			       "Store transactions committed by the writer.", w.commits);
 			metric(f, "sentrypeer_writer_folds_total", "counter",
 			       "Folds of events into aggregates.", w.folds);
+			metric(f, "sentrypeer_writer_catch_ups_total", "counter",
+			       "Fold-only commits made because new keys nearly filled the "
+			       "pending table (meanwhile the queue fills).", w.catch_ups);
 			metric(f, "sentrypeer_writer_queue_length", "gauge",
 			       "Events waiting for the writer.", w.queue_len);
 			metric(f, "sentrypeer_writer_queue_peak", "gauge",

@@ -465,9 +465,10 @@ static void log_losses(struct node *n, uint64_t *last_dropped, uint64_t *last_ba
 	uint64_t bad = n->hp ? atomic_load(&sp_honeypot_counters(n->hp)->parse_errors) : 0;
 	if (dropped != *last_dropped)
 		log_warn("%llu events dropped in the last 10 s (in all: UDP buffer full %llu, "
-			 "queue full %llu, store %llu)",
+			 "queue full %llu, store %llu; fold catch-up commits %llu)",
 			 (unsigned long long)(dropped - *last_dropped), (unsigned long long)kernel,
-			 (unsigned long long)ws.dropped_queue_full, (unsigned long long)ws.dropped_store);
+			 (unsigned long long)ws.dropped_queue_full, (unsigned long long)ws.dropped_store,
+			 (unsigned long long)ws.catch_ups);
 	if (bad != *last_bad)
 		log_info("%llu messages that are not SIP in the last 10 s",
 			 (unsigned long long)(bad - *last_bad));

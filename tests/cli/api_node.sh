@@ -60,10 +60,16 @@ r = A.get("/api/v1/events?limit=5")
 ev = r.json()["events"]
 check(len(ev) == 5 and ev[0]["source_ip"] == "203.0.113.50" and ev[0]["transport"] == "UDP",
       "recent events, newest first", ev[:1])
+r = A.get("/api/v1/events?limit=2&raw=yes")
+raws = [e.get("raw", "") for e in r.json()["events"]]
+check(len(raws) == 2 and all(x.startswith("INVITE sip:") and "friendly-scanner" in x and
+                             x.endswith("\r\n") for x in raws),
+      "recent events with their messages, stored compressed, read back whole", raws[:1])
 m = A.get("/metrics").body.decode()
 check('sentrypeer_events_total{transport="udp"} 5' in m, "metrics count UDP events", m[:300])
 check("sentrypeer_sip_messages_received_total 5" in m, "metrics count SIP messages")
 check("sentrypeer_events_recorded_total 5" in m, "metrics count recorded events")
+check("sentrypeer_writer_catch_ups_total 0" in m, "metrics: no fold catch-up for 5 events")
 check("sentrypeer_dht_enabled 0" in m and "sentrypeer_dht_peers" not in m,
       "metrics: no DHT series without a DHT")
 EOF

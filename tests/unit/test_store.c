@@ -895,8 +895,11 @@ static void test_writer_outputs(void **state)
 	sp_store *st = open_store(f->path, false, 256 << 20);
 	sp_writer *w;
 	struct outs *o = calloc(1, sizeof(*o));
+	/* batches wait up to 2 s to fill: the events go in one or two
+	 * batches, however slow this build (sanitizers) makes the producer */
 	struct sp_writer_options opt = { .queue_max = 100000, .queue_bytes_max = 64 << 20,
-					 .batch_max = 4096, .on_events = on_events_check, .ud = o };
+					 .batch_max = 4096, .commit_interval_ns = 2 * SP_NS_PER_SEC,
+					 .on_events = on_events_check, .ud = o };
 	assert_int_equal(sp_writer_start(&w, st, &opt), 0);
 	char msg[2048];
 	for (int i = 0; i < 3000; i++) {
