@@ -673,6 +673,9 @@ void sp_writer_stop(sp_writer *w)
 	pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
+	/* a round's sort thread calls back into w: it must be done before w
+	 * goes (the writer waits for it at stop, but not after an error) */
+	sp_store_fold_wait(w->st);
 
 	/* drop counts that arrived after the last commit still reach the store */
 	if (w->unsaved_dropped_queue || w->unsaved_dropped_store) {
