@@ -515,10 +515,17 @@ int sp_event_decode(const void *buf, size_t len, sp_event *e)
 		case EV_RAW_Z: {
 			const char *raw;
 			size_t raw_len;
-			if (o->type != MSGPACK_OBJECT_BIN)
+			if (o->type != MSGPACK_OBJECT_BIN) {
 				rc = SP_ECORRUPT;
-			else if ((rc = sp_raw_unpack(o->via.bin.ptr, o->via.bin.size, &raw, &raw_len)) == 0)
+			} else if ((rc = sp_raw_unpack(o->via.bin.ptr, o->via.bin.size, &raw,
+						       &raw_len)) == 0) {
 				e->raw = raw, e->raw_len = (uint32_t)raw_len;
+			} else if (rc != -ENOMEM) {
+				/* a damaged message (bit rot, an unknown codec)
+				 * costs the message, not the event and its counts */
+				e->raw = "", e->raw_len = 0;
+				rc = 0;
+			}
 			break;
 		}
 		default: break;

@@ -134,7 +134,9 @@ bool sp_agg_summarize(const sp_agg *a, enum sp_source src, uint64_t now_ns,
  * for bad input or SP_ESCHEMA for a newer version. A decoded event's raw
  * points into buf when it was stored as it is, and into this thread's
  * buffer when it was compressed: it is valid as long as buf is and until
- * this thread decodes the next event (copy it to keep it longer). */
+ * this thread decodes the next event (copy it to keep it longer). A
+ * compressed message that does not decompress is left out (raw_len 0):
+ * the event and its counts stay. */
 int sp_event_encode(const sp_event *e, msgpack_sbuffer *sb);
 /* An encoded event has its timestamp as a big-endian uint64 at this
  * offset (after the map header, key 0 and the version, key 1 and 0xcf). */

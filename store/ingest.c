@@ -1484,8 +1484,13 @@ static int replay(sp_store *st, sp_wtxn *tx)
 	     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		if (k.mv_size != EVENT_KEY_LEN || memcmp(k.mv_data, st->watermark, EVENT_KEY_LEN) <= 0)
 			continue;
-		if (sp_event_decode(v.mv_data, v.mv_size, e) != 0)
-			continue;
+		int drc = sp_event_decode(v.mv_data, v.mv_size, e);
+		if (drc == -ENOMEM) { /* not the record's fault: its counts must not be lost */
+			rc = drc;
+			break;
+		}
+		if (drc != 0)
+			continue; /* a corrupt record: it counts for nothing */
 		replayed++;
 		/* peer events were folded in the transaction that stored them */
 		if (e->origin[0])

@@ -262,7 +262,7 @@ static void idle_fold(sp_writer *w)
 }
 
 /* The pending table is nearly full: fold-only transactions until a round
- * has begun on it (that empties it), at most 8 MiB dirty each. */
+ * has begun on it (that empties it), at most 4 MiB dirty each. */
 static void catch_up(sp_writer *w)
 {
 	while (sp_store_pending_tight(w->st, w->opt.batch_max) && !fold_blocked(w)) {
@@ -288,18 +288,20 @@ static void catch_up(sp_writer *w)
 static void events_out(sp_writer *w, size_t n)
 {
 	size_t m = 0, used = 0;
-	if (!w->raws && !(w->raws = malloc(RAWS_BYTES)))
+	if (!w->raws && !(w->raws = malloc(RAWS_BYTES))) {
+		log_error("no memory for the event outputs: %zu events not written out", n);
 		return;
+	}
 	for (size_t i = 0; i < n; i++) {
+		/* the chunk goes out before the next decode, which may reuse
+		 * this thread's buffer, whenever a message might not fit */
+		if (used + SP_RAW_MAX_LIMIT + 1 > RAWS_BYTES) {
+			w->opt.on_events(w->out_ptrs, m, w->opt.ud);
+			m = used = 0;
+		}
 		sp_event *e = &w->out[m];
 		if (sp_prepared_event(w->batch[i], e) != 0)
 			continue;
-		if (used + e->raw_len + 1 > RAWS_BYTES) {
-			w->opt.on_events(w->out_ptrs, m, w->opt.ud);
-			w->out[0] = *e;
-			e = &w->out[0];
-			m = used = 0;
-		}
 		char *r = w->raws + used;
 		memcpy(r, e->raw, e->raw_len);
 		r[e->raw_len] = '\0';
@@ -346,10 +348,13 @@ static void *writer_main(void *arg)
 		while (w->len == 0 && !w->stopping && !w->fold_requested && !w->kicked) {
 			uint64_t now = sp_mono_ns();
 			bool can_fold = !w->fold_retry_ns || now >= w->fold_retry_ns;
+			/* a round still being sorted wakes the writer when it can
+			 * be written (round_sorted): no reason to go on until then */
+			bool sorting = sp_store_folding(w->st) && !sp_store_fold_ready(w->st);
 			if (next_sweep <= now || (can_fold && sp_store_fold_ready(w->st)) ||
-			    (can_fold && sp_store_pending(w->st) &&
+			    (can_fold && !sp_store_folding(w->st) && sp_store_pending(w->st) &&
 			     now - w->last_fold_ns >= w->opt.fold_interval_ns) ||
-			    (!w->trimmed && now - w->last_commit_ns >= IDLE_CLEANUP_NS))
+			    (!w->trimmed && !sorting && now - w->last_commit_ns >= IDLE_CLEANUP_NS))
 				break;
 			/* wake for the next fold or, idle, once a second */
 			uint64_t wait = sp_store_pending(w->st) ? w->opt.fold_interval_ns / 4 : SP_NS_PER_SEC;
