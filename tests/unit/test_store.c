@@ -817,13 +817,25 @@ static void test_writer_catch_up(void **state)
 	}
 	assert_true(sp_store_pending(st) > 240000); /* about 2 keys an event */
 	assert_false(sp_store_pending_tight(st, 1));
-	sp_store_close(st); /* what is pending is replayed and folded at open */
-	st = open_store(f->path, false, 1ull << 30);
-	assert_false(sp_store_pending_tight(st, 4096));
 
+	/* a writer given a batch now folds first: a round takes the full
+	 * table (the 1 s idle fold has not come due) */
 	sp_writer *w;
 	struct sp_writer_options o = { .queue_max = 400000, .queue_bytes_max = 1u << 30,
 				       .batch_max = 4096 };
+	struct sp_writer_stats s;
+	assert_int_equal(sp_writer_start(&w, st, &o), 0);
+	assert_int_equal(sp_writer_submit(w, ev("10.201.0.1", "+44400000001", "", "ua", 0)), 0);
+	sp_writer_flush(w);
+	sp_writer_get_stats(w, &s);
+	sp_writer_stop(w);
+	assert_true(s.catch_ups >= 1 && s.committed == 1 && s.dropped_queue_full == 0);
+	assert_int_equal(sp_store_pending(st), 0);
+	m++;
+
+	sp_store_close(st);
+	st = open_store(f->path, false, 1ull << 30);
+	assert_false(sp_store_pending_tight(st, 4096));
 	assert_int_equal(sp_writer_start(&w, st, &o), 0);
 	enum { N = 300000 };
 	for (int i = 0; i < N; i++) {
@@ -833,12 +845,11 @@ static void test_writer_catch_up(void **state)
 		assert_int_equal(sp_writer_submit(w, ev(ip, num, "", "ua", 0)), 0);
 	}
 	sp_writer_flush(w);
-	struct sp_writer_stats s;
 	sp_writer_get_stats(w, &s);
 	sp_writer_stop(w);
 	assert_true(s.committed == N && s.dropped_queue_full == 0 && s.dropped_store == 0);
-	/* whether the writer fell behind enough to catch up depends on the
-	 * machine: said, not asserted */
+	/* whether a flood through the writer falls behind enough to catch up
+	 * depends on the machine: said here, asserted above */
 	printf("test_writer_catch_up: %llu catch-up commits\n", (unsigned long long)s.catch_ups);
 	int n = 0;
 	assert_int_equal(sp_store_foreach(st, SP_KIND_NUMBER, agg_count_cb, &n, NULL), 0);
