@@ -31,6 +31,7 @@ const char *sp_strerror(int err)
 	case SP_EKEYPERM: return "identity file is readable by others (chmod 600 it)";
 	case SP_ENOSHARE: return "sharing is off (--no-share): this node neither gives nor gets peer data";
 	case SP_ENONODE: return "no running node to ask";
+	case SP_ECLOSED: return "the store could not be reopened (see the log)";
 	case MDB_MAP_FULL: return "store is full: raise map-size or lower retention";
 	case MDB_INVALID: return "file is not an LMDB store (corrupt or foreign file)";
 	case MDB_VERSION_MISMATCH: return "store was made by an incompatible LMDB version";

@@ -34,6 +34,7 @@ enum sp_error {
 	SP_EKEYPERM = -40020,   /* identity file readable by others */
 	SP_ENOSHARE = -40021,   /* sharing is off (tit for tat) */
 	SP_ENONODE = -40022,    /* no running node to ask */
+	SP_ECLOSED = -40023,    /* the store's environment could not be reopened */
 };
 
 /* Explain any code this project returns: ours, LMDB's or -errno. The

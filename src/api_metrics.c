@@ -133,6 +133,9 @@ enum MHD_Result api_route_metrics(sp_api *api, struct MHD_Connection *c)
 			metric(f, "sentrypeer_writer_catch_ups_total", "counter",
 			       "Fold-only commits made because new keys nearly filled the "
 			       "pending table (meanwhile the queue fills).", w.catch_ups);
+			metric(f, "sentrypeer_writer_store_reopens_total", "counter",
+			       "Times the idle writer reopened the store to give back the "
+			       "memory LMDB keeps for its largest transaction.", w.reopens);
 			metric(f, "sentrypeer_writer_queue_length", "gauge",
 			       "Events waiting for the writer.", w.queue_len);
 			metric(f, "sentrypeer_writer_queue_peak", "gauge",

@@ -29,6 +29,7 @@
 #include <grp.h>
 #include <jansson.h>
 #include <limits.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
@@ -483,6 +484,12 @@ int cmd_run(int argc, char **argv)
 	int npos, rc, status = SP_EXIT_ERROR;
 	sigset_t sigs;
 
+	/* A node stays small between floods: blocks of 128 KiB and more get
+	 * pages of their own and give them back when freed. glibc otherwise
+	 * raises this threshold to the largest block freed, and a big buffer
+	 * allocated later (LMDB's 2 MiB dirty list, when the writer reopens
+	 * the store) is cleared in the heap, where it stays resident. */
+	mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 	memset(&n, 0, sizeof(n));
 	pthread_mutex_init(&n.kick_lock, NULL);
 	n.started_ns = sp_mono_ns();

@@ -1368,10 +1368,14 @@ void store__ingest_begin(sp_wtxn *tx)
 int store__ingest_before_commit(sp_wtxn *tx)
 {
 	sp_store *st = tx->st;
-	if (!tx->folded && st->staging.n && !staging_fits(st->pending, &st->staging))
+	if (!tx->folded && st->staging.n && !staging_fits(st->pending, &st->staging)) {
+		st->whole_folds++;
 		return sp_wtxn_fold(tx); /* no room to keep it in memory */
+	}
 	return 0;
 }
+
+uint64_t sp_store_whole_folds(const sp_store *st) { return st->whole_folds; }
 
 static void round_end(sp_store *st)
 {

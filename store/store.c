@@ -6,12 +6,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STORE_MAGIC "sentrypeer-store"
@@ -341,29 +343,62 @@ int store__map_errno(int rc)
 	return rc;
 }
 
-static int env_open(sp_store *st, const struct sp_store_options *opt, unsigned extra)
+/* Every transaction of this process holds env_lock shared from begin to
+ * end (readers here, the writer's in sp_wtxn_begin/commit); what needs no
+ * transaction of this process open (adopting a grown map, reopening the
+ * environment) takes it exclusive. It never waits for it: it raises
+ * env_wanted, so new readers hold back (read_begin), tries until the
+ * readers in the lock have left or max_ns passed, and lowers it again. A
+ * thread that holds it shared and reads again (a callback inside a walk)
+ * waits only that long. */
+static bool env_exclusive(sp_store *st, uint64_t max_ns)
 {
-	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | extra;
-	int rc;
+	uint64_t until = sp_mono_ns() + max_ns;
+	bool got;
+	atomic_fetch_add(&st->env_wanted, 1);
+	while (!(got = pthread_rwlock_trywrlock(&st->env_lock) == 0) && sp_mono_ns() < until)
+		nanosleep(&(struct timespec){ 0, 20000 }, NULL);
+	atomic_fetch_sub(&st->env_wanted, 1);
+	return got;
+}
 
+static void env_gate(sp_store *st)
+{
+	while (atomic_load_explicit(&st->env_wanted, memory_order_relaxed))
+		nanosleep(&(struct timespec){ 0, 20000 }, NULL);
+}
+
+static unsigned env_flags(const sp_store *st, const struct sp_store_options *opt)
+{
+	unsigned flags = MDB_NOSUBDIR | MDB_NOTLS;
 	if (st->readonly)
 		flags |= MDB_RDONLY;
 	else if (opt->sync == SP_SYNC_NOMETA)
 		flags |= MDB_NOMETASYNC;
 	else if (opt->sync == SP_SYNC_NONE)
 		flags |= MDB_NOSYNC;
+	return flags;
+}
+
+/* map_size 0: the file's own */
+static int env_open(sp_store *st, unsigned flags, uint64_t map_size)
+{
+	int rc;
 
 	if ((rc = mdb_env_create(&st->env)))
 		return rc;
 	mdb_env_set_maxdbs(st->env, 8);
 	mdb_env_set_maxreaders(st->env, 254);
-	if (opt->map_size && !st->readonly) {
-		if ((rc = mdb_env_set_mapsize(st->env, (size_t)opt->map_size)))
+	if (map_size && !st->readonly) {
+		if ((rc = mdb_env_set_mapsize(st->env, (size_t)map_size)))
 			goto fail;
 	}
-	rc = mdb_env_open(st->env, opt->path, flags, 0600);
-	if (rc == 0)
+	rc = mdb_env_open(st->env, st->path, flags, 0600);
+	if (rc == 0) {
+		if (mdb_env_get_fd(st->env, &st->map_fd) != 0)
+			st->map_fd = -1;
 		return 0;
+	}
 fail:
 	mdb_env_close(st->env);
 	st->env = NULL;
@@ -392,6 +427,7 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 	if (!st)
 		return -ENOMEM;
 	st->map_fd = -1;
+	pthread_rwlock_init(&st->env_lock, NULL);
 	st->readonly = opt->readonly;
 	st->set_retention = opt->set_retention && !opt->readonly;
 	st->retention_ns = opt->retention_ns;
@@ -402,13 +438,11 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 		goto fail;
 	}
 
-	rc = env_open(st, opt, 0);
-	if (rc == EROFS && st->readonly)
-		rc = env_open(st, opt, MDB_NOLOCK); /* read-only media: nobody can be writing */
+	rc = env_open(st, env_flags(st, opt), opt->map_size);
+	if (rc == EROFS && st->readonly) /* read-only media: nobody can be writing */
+		rc = env_open(st, env_flags(st, opt) | MDB_NOLOCK, opt->map_size);
 	if (rc)
 		goto fail;
-	if (mdb_env_get_fd(st->env, &st->map_fd) != 0)
-		st->map_fd = -1;
 	rc = mdb_txn_begin(st->env, NULL, st->readonly ? MDB_RDONLY : 0, &txn);
 	if (rc)
 		goto fail;
@@ -438,8 +472,68 @@ void sp_store_close(sp_store *st)
 	if (st->env)
 		mdb_env_close(st->env);
 	store__ingest_close(st);
+	pthread_rwlock_destroy(&st->env_lock);
 	free(st->path);
 	free(st);
+}
+
+/* LMDB keeps every page a write transaction dirtied, for the next ones,
+ * until the environment is closed: after a flood that is the largest
+ * transaction's pages (8 MB and more), for good. Closing and opening the
+ * environment again between transactions gives them back. The handles
+ * (MDB_dbi) are opened again in a read-only transaction and kept by
+ * committing it. */
+int sp_store_reopen(sp_store *st)
+{
+	MDB_envinfo info;
+	MDB_txn *txn;
+	unsigned flags;
+	int rc;
+
+	if (st->readonly || st->tx_busy)
+		return -EBUSY;
+	if (st->env) {
+		/* the path must still be this file: a moved or replaced store
+		 * is kept open as it is, never swapped for what is there now */
+		struct stat now, open;
+		if (stat(st->path, &now) != 0 || fstat(st->map_fd, &open) != 0 ||
+		    now.st_dev != open.st_dev || now.st_ino != open.st_ino)
+			return -ESTALE;
+	}
+	if (!env_exclusive(st, SP_NS_PER_SEC / 200))
+		return -EBUSY; /* a transaction in this process: another time */
+	if (st->env) {
+		mdb_env_info(st->env, &info);
+		mdb_env_get_flags(st->env, &flags);
+		st->reopen_flags = flags;
+		st->reopen_map_size = info.me_mapsize;
+		mdb_env_close(st->env);
+		st->env = NULL;
+		st->map_fd = -1;
+	}
+	/* before the new environment takes its buffers (a few MB it touches
+	 * little of) from where the old one's pages were, give those back */
+	malloc_trim(0);
+	rc = env_open(st, st->reopen_flags, st->reopen_map_size);
+	if (rc == 0 && (rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
+		if ((rc = mdb_dbi_open(txn, "meta", 0, &st->meta)) ||
+		    (rc = mdb_dbi_open(txn, "events", 0, &st->events)) ||
+		    (rc = mdb_dbi_open(txn, "ip", 0, &st->ip)) ||
+		    (rc = mdb_dbi_open(txn, "number", 0, &st->number)) ||
+		    (st->has_feed && ((rc = mdb_dbi_open(txn, "feed_ip", 0, &st->feed_ip)) ||
+				      (rc = mdb_dbi_open(txn, "feed_number", 0, &st->feed_number)) ||
+				      (rc = mdb_dbi_open(txn, "feed_pos", 0, &st->feed_pos)))))
+			mdb_txn_abort(txn);
+		else
+			rc = mdb_txn_commit(txn); /* keeps the handles */
+	}
+	if (rc && st->env) {
+		mdb_env_close(st->env);
+		st->env = NULL;
+		st->map_fd = -1;
+	}
+	pthread_rwlock_unlock(&st->env_lock);
+	return store__map_errno(rc);
 }
 
 /* LMDB does not say where its map is (mdb_env_info's me_mapaddr is the
@@ -468,15 +562,30 @@ void sp_store_release_map(sp_store *st)
 	fclose(f);
 }
 
-/* A reader whose snapshot sees a map another process grew must adopt it. */
+/* A reader whose snapshot sees a map another process grew must adopt it;
+ * LMDB allows that only with no transaction of this process open. */
 static int read_begin(sp_store *st, MDB_txn **txn)
 {
-	int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
-	if (rc == MDB_MAP_RESIZED) {
-		mdb_env_set_mapsize(st->env, 0);
-		rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+	int rc;
+	for (int attempt = 0;; attempt++) {
+		env_gate(st);
+		pthread_rwlock_rdlock(&st->env_lock);
+		rc = st->env ? mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn) : SP_ECLOSED;
+		if (rc == 0)
+			return 0;
+		pthread_rwlock_unlock(&st->env_lock);
+		if (rc != MDB_MAP_RESIZED || attempt > 0 || !env_exclusive(st, SP_NS_PER_SEC / 10))
+			return rc;
+		if (st->env)
+			mdb_env_set_mapsize(st->env, 0);
+		pthread_rwlock_unlock(&st->env_lock);
 	}
-	return rc;
+}
+
+static void read_end(sp_store *st, MDB_txn *txn)
+{
+	mdb_txn_abort(txn);
+	pthread_rwlock_unlock(&st->env_lock);
 }
 
 int sp_store_get(sp_store *st, enum sp_kind kind, const char *key, sp_agg *out)
@@ -491,7 +600,7 @@ int sp_store_get(sp_store *st, enum sp_kind kind, const char *key, sp_agg *out)
 		rc = sp_agg_decode(v.mv_data, v.mv_size, out);
 	else if (rc == MDB_NOTFOUND)
 		rc = SP_ENOTFOUND;
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return rc;
 }
 
@@ -527,7 +636,7 @@ static int walk(sp_store *st, MDB_dbi dbi, MDB_val *start, void *rec,
 	if (stop)
 		rc = stop;
 out:
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return rc;
 }
 
@@ -652,7 +761,7 @@ int sp_store_feed(sp_store *st, enum sp_kind kind, uint64_t after, size_t max_sc
 out:
 	if (cur)
 		mdb_cursor_close(cur);
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	free(a);
 	return rc;
 }
@@ -685,7 +794,7 @@ int sp_store_recent_events(sp_store *st, size_t max, sp_event_fn fn, void *ud)
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 	}
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	free(e);
 	return rc;
 }
@@ -725,7 +834,7 @@ int sp_store_event_times(sp_store *st, struct sp_event_pos *pos, size_t max,
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 	}
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return rc;
 }
 
@@ -775,7 +884,7 @@ int sp_store_stats(sp_store *st, struct sp_store_stats *out)
 	if (stat(st->path, &sb) == 0)
 		out->file_bytes = (uint64_t)sb.st_blocks * 512;
 out:
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return rc;
 }
 
@@ -794,7 +903,7 @@ int sp_store_counter_get(sp_store *st, const char *name, uint64_t *out)
 		*out = 0;
 		rc = 0;
 	}
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return rc;
 }
 
@@ -823,7 +932,7 @@ int sp_store_counters(sp_store *st, sp_counter_fn fn, void *ud)
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
 	}
-	mdb_txn_abort(txn);
+	read_end(st, txn);
 	return rc;
 }
 
@@ -836,9 +945,12 @@ int sp_wtxn_begin(sp_store *st, sp_wtxn **out)
 	if (st->tx_busy)
 		return -EBUSY;
 	sp_wtxn *tx = &st->tx;
-	int rc = mdb_txn_begin(st->env, NULL, 0, &tx->txn);
-	if (rc)
+	pthread_rwlock_rdlock(&st->env_lock);
+	int rc = st->env ? mdb_txn_begin(st->env, NULL, 0, &tx->txn) : SP_ECLOSED;
+	if (rc) {
+		pthread_rwlock_unlock(&st->env_lock);
 		return store__map_errno(rc);
+	}
 	tx->st = st;
 	tx->feed_txnid = 0;
 	msgpack_sbuffer_init(&tx->sb);
@@ -853,6 +965,7 @@ static void wtxn_release(sp_wtxn *tx)
 	msgpack_sbuffer_destroy(&tx->sb);
 	tx->txn = NULL;
 	tx->st->tx_busy = false;
+	pthread_rwlock_unlock(&tx->st->env_lock);
 }
 
 int sp_wtxn_commit(sp_wtxn *tx)
@@ -1015,8 +1128,12 @@ int sp_store_sweep_step(sp_store *st, uint64_t now_ns, size_t budget, struct sp_
 		return -EBUSY;
 	if (st->sweep_phase == SWEEP_DONE)
 		st->sweep_phase = SWEEP_EVENTS;
-	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)))
+	pthread_rwlock_rdlock(&st->env_lock);
+	rc = st->env ? mdb_txn_begin(st->env, NULL, 0, &txn) : SP_ECLOSED;
+	if (rc) {
+		pthread_rwlock_unlock(&st->env_lock);
 		return store__map_errno(rc);
+	}
 	uint64_t cutoff = now_ns > st->retention_ns ? now_ns - st->retention_ns : 0;
 	switch (st->sweep_phase) {
 	case SWEEP_EVENTS: rc = sweep_events(st, txn, cutoff, budget, acc, &done); break;
@@ -1026,10 +1143,13 @@ int sp_store_sweep_step(sp_store *st, uint64_t now_ns, size_t budget, struct sp_
 	}
 	if (rc) {
 		mdb_txn_abort(txn);
+		pthread_rwlock_unlock(&st->env_lock);
 		st->sweep_has_key = false;
 		return store__map_errno(rc);
 	}
-	if ((rc = mdb_txn_commit(txn)))
+	rc = mdb_txn_commit(txn);
+	pthread_rwlock_unlock(&st->env_lock);
+	if (rc)
 		return store__map_errno(rc);
 	if (done)
 		st->sweep_phase++;

@@ -59,6 +59,16 @@ const char *sp_store_path(const sp_store *st);
  * lookup read. Safe while other threads read. */
 void sp_store_release_map(sp_store *st);
 
+/* Close and open the LMDB environment again, to give back the memory
+ * LMDB keeps (until close) for as many dirty pages as the largest write
+ * transaction had. Writers only, between write transactions; -EBUSY when
+ * a thread of this process has a transaction open (try later); -ESTALE,
+ * and the store stays open as it is, when its path is no longer the file
+ * it opened (moved, replaced). If it cannot open the file again, every
+ * call on the store fails with SP_ECLOSED until a later sp_store_reopen()
+ * succeeds. */
+int sp_store_reopen(sp_store *st);
+
 /* This node's id, made when the store was created (a UUID). */
 void sp_store_node_id(const sp_store *st, uint8_t id[16]);
 
@@ -193,6 +203,9 @@ bool sp_store_fold_due(const sp_store *st);
  * changes do not fit folds everything pending in one transaction (its
  * memory grows with the store), so a writer folds the running round first. */
 bool sp_store_pending_tight(const sp_store *st, size_t events);
+/* Commits that folded everything pending at once because their changes
+ * did not fit (since open): what sp_store_pending_tight() is for avoiding. */
+uint64_t sp_store_whole_folds(const sp_store *st);
 /* Fold an aggregate into the stored one (sp_agg_merge). */
 int sp_wtxn_merge(sp_wtxn *tx, const sp_agg *a);
 int sp_wtxn_counter_add(sp_wtxn *tx, const char *name, uint64_t delta);

@@ -11,6 +11,7 @@
 
 #include <lmdb.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define EVENT_KEY_LEN 24 /* ts (8, big-endian) + event id (16) */
 #define UAS_PER_DELTA 4
@@ -119,7 +120,11 @@ struct sp_wtxn {
 enum sweep_phase { SWEEP_EVENTS, SWEEP_IP, SWEEP_NUMBER, SWEEP_DONE };
 
 struct sp_store {
-	MDB_env *env;
+	MDB_env *env; /* NULL only if sp_store_reopen() failed */
+	pthread_rwlock_t env_lock; /* shared: a transaction; exclusive: the env changes */
+	atomic_uint env_wanted;    /* someone waits for env_lock exclusive: readers hold back */
+	unsigned reopen_flags;     /* what sp_store_reopen() opens with */
+	uint64_t reopen_map_size;
 	MDB_dbi meta, events, ip, number;
 	MDB_dbi feed_ip, feed_number, feed_pos; /* the change feed (store.c) */
 	bool has_feed; /* false: a read-only open of a store from before the feed */
@@ -138,6 +143,7 @@ struct sp_store {
 	struct ptab *pending, *frozen;
 	struct fold_round round;
 	uint8_t watermark[EVENT_KEY_LEN]; /* every event at or below it is folded */
+	uint64_t whole_folds; /* commits that folded everything (sp_store_whole_folds) */
 	bool have_committed;
 	uint8_t committed[EVENT_KEY_LEN]; /* largest event key committed */
 	/* sweep position */

@@ -39,30 +39,38 @@ struct sp_writer {
 	uint64_t last_local_ts;  /* newest local event queued */
 	uint64_t last_release_ns; /* store map pages last dropped from RSS */
 	bool trimmed;            /* heap and map given back since the last commit */
+	uint64_t dirtied;        /* bytes written (about) since the store was reopened */
+	bool reopen_failed;      /* the store is closed: reopen before the next commit */
 	struct sp_writer_stats stats;
 	/* counter deltas not yet written to the store */
 	uint64_t unsaved_dropped_queue, unsaved_dropped_store;
 };
 
-static void save_counters(sp_writer *w, sp_wtxn *tx, uint64_t recorded)
+/* The counters into tx. A failed put (the map full) fails the
+ * transaction; the drop counts written (saved[]) stay unsaved until
+ * counters_saved() after the commit. */
+static int save_counters(sp_writer *w, sp_wtxn *tx, uint64_t recorded, uint64_t saved[2])
 {
-	uint64_t dq, ds;
+	int rc = 0;
 	pthread_mutex_lock(&w->lock);
-	dq = w->unsaved_dropped_queue;
-	ds = w->unsaved_dropped_store;
+	saved[0] = w->unsaved_dropped_queue;
+	saved[1] = w->unsaved_dropped_store;
 	pthread_mutex_unlock(&w->lock);
 	if (recorded)
-		sp_wtxn_counter_add(tx, "events_recorded", recorded);
-	if (dq && sp_wtxn_counter_add(tx, "events_dropped_queue_full", dq) == 0) {
-		pthread_mutex_lock(&w->lock);
-		w->unsaved_dropped_queue -= dq;
-		pthread_mutex_unlock(&w->lock);
-	}
-	if (ds && sp_wtxn_counter_add(tx, "events_dropped_store_error", ds) == 0) {
-		pthread_mutex_lock(&w->lock);
-		w->unsaved_dropped_store -= ds;
-		pthread_mutex_unlock(&w->lock);
-	}
+		rc = sp_wtxn_counter_add(tx, "events_recorded", recorded);
+	if (rc == 0 && saved[0])
+		rc = sp_wtxn_counter_add(tx, "events_dropped_queue_full", saved[0]);
+	if (rc == 0 && saved[1])
+		rc = sp_wtxn_counter_add(tx, "events_dropped_store_error", saved[1]);
+	return rc;
+}
+
+static void counters_saved(sp_writer *w, const uint64_t saved[2])
+{
+	pthread_mutex_lock(&w->lock);
+	w->unsaved_dropped_queue -= saved[0];
+	w->unsaved_dropped_store -= saved[1];
+	pthread_mutex_unlock(&w->lock);
 }
 
 static void report_error(sp_writer *w, int rc, size_t lost)
@@ -92,6 +100,9 @@ static void report_error(sp_writer *w, int rc, size_t lost)
 #define BATCH_BYTES (3u << 20)
 #define RELEASE_FOLD_NS (10 * SP_NS_PER_SEC / 1000)
 #define IDLE_CLEANUP_NS (SP_NS_PER_SEC / 2)
+/* idle after writing this many pages (8 MiB), the store is reopened: LMDB
+ * keeps the largest transaction's dirty pages until then */
+#define REOPEN_PAGES 2048
 
 static bool flush_asked(sp_writer *w)
 {
@@ -150,10 +161,40 @@ static size_t fold_budget(sp_writer *w, bool idle)
 	return load >= 192 ? 4 * FOLD_PAGES : load >= 160 ? 2 * FOLD_PAGES : FOLD_PAGES;
 }
 
+/* Give back what LMDB keeps of the largest transaction (sp_store_reopen). */
+static void reopen(sp_writer *w)
+{
+	int rc = sp_store_reopen(w->st);
+	if (rc == -EBUSY)
+		return; /* a reader in another thread: when next idle */
+	w->dirtied = 0;
+	if (rc == -ESTALE) {
+		log_warn("store: %s is no longer the file the node opened; the node keeps "
+			 "writing to the one it has open (restart it to use the new one)",
+			 sp_store_path(w->st));
+		return;
+	}
+	if (rc) {
+		if (!w->reopen_failed)
+			log_error("store: could not reopen %s: %s; events are dropped until it can be",
+				  sp_store_path(w->st), sp_strerror(rc));
+		w->reopen_failed = true;
+		return;
+	}
+	if (w->reopen_failed)
+		log_info("store: reopened %s", sp_store_path(w->st));
+	w->reopen_failed = false;
+	pthread_mutex_lock(&w->lock);
+	w->stats.reopens++;
+	pthread_mutex_unlock(&w->lock);
+}
+
 /* One transaction: the batch (n may be 0), and a step of the fold round. */
 static int commit_batch(sp_writer *w, size_t n)
 {
 	sp_wtxn *tx;
+	if (w->reopen_failed)
+		reopen(w);
 	maybe_start_round(w, flush_asked(w), n == 0);
 	bool folding = sp_store_fold_ready(w->st) && !fold_blocked(w);
 	uint64_t start = sp_mono_ns();
@@ -162,13 +203,15 @@ static int commit_batch(sp_writer *w, size_t n)
 		return rc;
 	if (n)
 		rc = sp_wtxn_add_prepared(tx, w->batch, n);
+	size_t budget = fold_budget(w, n == 0);
 	if (rc == 0 && folding)
-		rc = sp_wtxn_fold_step(tx, fold_budget(w, n == 0));
-	if (rc == 0) {
-		save_counters(w, tx, n);
-		if (w->opt.collect)
-			w->opt.collect(tx, w->opt.ud);
-	}
+		rc = sp_wtxn_fold_step(tx, budget);
+	for (size_t i = 0; i < n; i++)
+		w->dirtied += sp_prepared_size(w->batch[i]);
+	w->dirtied += folding ? budget * 4096 : 0;
+	uint64_t saved[2];
+	if (rc == 0 && (rc = save_counters(w, tx, n, saved)) == 0 && w->opt.collect)
+		w->opt.collect(tx, w->opt.ud);
 	if (rc) {
 		sp_wtxn_abort(tx);
 		if (folding)
@@ -179,8 +222,10 @@ static int commit_batch(sp_writer *w, size_t n)
 	uint64_t end = sp_mono_ns();
 	if (rc && folding)
 		w->fold_retry_ns = end + w->opt.fold_interval_ns;
-	if (rc == 0)
+	if (rc == 0) {
 		w->last_commit_ns = end;
+		counters_saved(w, saved);
+	}
 	/* a fold reads aggregate pages through the store's map, and appends
 	 * read the events' last page: keep them out of RSS */
 	if (end - w->last_release_ns >= (folding ? RELEASE_FOLD_NS : SP_NS_PER_SEC)) {
@@ -213,16 +258,17 @@ static int fold_all(sp_writer *w)
 	int rc = sp_wtxn_begin(w->st, &tx);
 	if (rc)
 		return rc;
-	if ((rc = sp_wtxn_fold(tx)) == 0) {
-		save_counters(w, tx, 0);
-		if (w->opt.collect)
-			w->opt.collect(tx, w->opt.ud);
-	}
+	uint64_t saved[2];
+	if ((rc = sp_wtxn_fold(tx)) == 0 && (rc = save_counters(w, tx, 0, saved)) == 0 &&
+	    w->opt.collect)
+		w->opt.collect(tx, w->opt.ud);
 	if (rc) {
 		sp_wtxn_abort(tx);
 		return rc;
 	}
-	return sp_wtxn_commit(tx);
+	if ((rc = sp_wtxn_commit(tx)) == 0)
+		counters_saved(w, saved);
+	return rc;
 }
 
 /* Fold while the queue is idle: a due or asked-for round, a chunk per
@@ -463,6 +509,11 @@ static void *writer_main(void *arg)
 			 * step's too) out of RSS */
 			if (!w->trimmed && !sp_store_folding(w->st) &&
 			    sp_mono_ns() - w->last_commit_ns >= IDLE_CLEANUP_NS) {
+				/* after the round that folds what is pending, whose
+				 * steps would take pages again */
+				if (w->dirtied >= (uint64_t)REOPEN_PAGES * 4096 &&
+				    (!sp_store_pending(w->st) || fold_blocked(w)))
+					reopen(w);
 				sp_store_release_map(w->st);
 				free(w->raws); /* events_out() makes it again */
 				w->raws = NULL;
@@ -685,9 +736,12 @@ void sp_writer_stop(sp_writer *w)
 	/* drop counts that arrived after the last commit still reach the store */
 	if (w->unsaved_dropped_queue || w->unsaved_dropped_store) {
 		sp_wtxn *tx;
+		uint64_t saved[2];
 		if (sp_wtxn_begin(w->st, &tx) == 0) {
-			save_counters(w, tx, 0);
-			sp_wtxn_commit(tx);
+			if (save_counters(w, tx, 0, saved) == 0)
+				sp_wtxn_commit(tx);
+			else
+				sp_wtxn_abort(tx);
 		}
 	}
 	pthread_mutex_destroy(&w->lock);

@@ -57,6 +57,7 @@ struct sp_writer_stats {
 	uint64_t folds, fold_ns; /* folds done, and the time they took */
 	uint64_t catch_ups;      /* fold-only commits made because pending was
 				  * nearly full (a flood of new keys) */
+	uint64_t reopens;        /* the store reopened when idle (sp_store_reopen) */
 	int last_error;              /* 0 or the last store error */
 };
 

@@ -70,6 +70,7 @@ check('sentrypeer_events_total{transport="udp"} 5' in m, "metrics count UDP even
 check("sentrypeer_sip_messages_received_total 5" in m, "metrics count SIP messages")
 check("sentrypeer_events_recorded_total 5" in m, "metrics count recorded events")
 check("sentrypeer_writer_catch_ups_total 0" in m, "metrics: no fold catch-up for 5 events")
+check("sentrypeer_writer_store_reopens_total 0" in m, "metrics: no store reopen for 5 events")
 check("sentrypeer_dht_enabled 0" in m and "sentrypeer_dht_peers" not in m,
       "metrics: no DHT series without a DHT")
 EOF

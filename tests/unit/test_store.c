@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <lmdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -818,8 +819,10 @@ static void test_writer_catch_up(void **state)
 	assert_true(sp_store_pending(st) > 240000); /* about 2 keys an event */
 	assert_false(sp_store_pending_tight(st, 1));
 
-	/* a writer given a batch now folds first: a round takes the full
-	 * table (the 1 s idle fold has not come due) */
+	/* a writer given a batch now folds first, in steps: a round takes
+	 * the full table, as catch-up commits before the batch or, if the
+	 * writer thread found the table 3/4 full before the event came, as
+	 * an idle round; never everything in the batch's transaction */
 	sp_writer *w;
 	struct sp_writer_options o = { .queue_max = 400000, .queue_bytes_max = 1u << 30,
 				       .batch_max = 4096 };
@@ -829,7 +832,9 @@ static void test_writer_catch_up(void **state)
 	sp_writer_flush(w);
 	sp_writer_get_stats(w, &s);
 	sp_writer_stop(w);
-	assert_true(s.catch_ups >= 1 && s.committed == 1 && s.dropped_queue_full == 0);
+	assert_true(s.catch_ups >= 1 || s.folds >= 1);
+	assert_true(s.committed == 1 && s.dropped_queue_full == 0);
+	assert_true(sp_store_whole_folds(st) == 0);
 	assert_int_equal(sp_store_pending(st), 0);
 	m++;
 
@@ -1021,6 +1026,161 @@ static void test_release_map(void **state)
 	assert_int_equal(sp_store_foreach(st, SP_KIND_NUMBER, sum_cb, &again, NULL), 0);
 	assert_true(again == sum);
 	assert_true(rss_file_kb() > after + 2048);
+	sp_store_close(st);
+}
+
+static long rss_anon_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long v = -1;
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "RssAnon:", 8) == 0)
+			v = atol(line + 8);
+	if (f)
+		fclose(f);
+	return v;
+}
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1 /* their allocators keep freed memory: no RSS figures */
+#else
+#define SANITIZED 0
+#endif
+
+static int feed_count_cb(uint64_t seq, const sp_agg *a, void *ud)
+{
+	(*(int *)ud)++;
+	return 0;
+}
+
+struct reopen_in_walk {
+	sp_store *st;
+	int rc;
+};
+
+static int reopen_inside_cb(const sp_agg *a, void *ud)
+{
+	struct reopen_in_walk *r = ud;
+	r->rc = sp_store_reopen(r->st);
+	return 1;
+}
+
+static void fill_numbers(sp_store *st, int batches, int base)
+{
+	sp_event *evs[4096];
+	for (int b = 0; b < batches; b++) {
+		for (int i = 0; i < 4096; i++) {
+			char num[32];
+			snprintf(num, sizeof(num), "+4420%d", base + b * 4096 + i);
+			evs[i] = ev("203.0.113.1", num, "", "ua", 0);
+		}
+		add(st, evs, 4096);
+	}
+}
+
+/* Reopening gives back the dirty pages LMDB kept from the largest
+ * transaction, and the store goes on as before: same data, new writes,
+ * handles valid. Never while this process has a transaction open, never
+ * onto another file at the path. */
+static void test_store_reopen(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 256 << 20);
+	fill_numbers(st, 10, 0);
+	long before = rss_anon_kb();
+	assert_int_equal(sp_store_reopen(st), 0);
+	long after = rss_anon_kb();
+	if (!SANITIZED) /* 4,096 new aggregates a transaction: > 1 MB of pages */
+		assert_true(before - after > 1024);
+	uint64_t sum = 0;
+	assert_int_equal(sp_store_foreach(st, SP_KIND_NUMBER, sum_cb, &sum, NULL), 0);
+	assert_true(sum == 40960);
+	fill_numbers(st, 1, 0); /* the same keys again, and counters */
+	sp_agg a;
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "44200", &a), 0);
+	assert_true(a.reports[0].count == 2);
+	struct sp_feed_result res;
+	int fed = 0;
+	assert_int_equal(sp_store_feed(st, SP_KIND_NUMBER, 0, 100000, feed_count_cb, &fed, &res), 0);
+	assert_int_equal(fed, 40960);
+	struct sp_store_stats ss;
+	assert_int_equal(sp_store_stats(st, &ss), 0);
+	assert_true(ss.events == 45056 && ss.numbers == 40960);
+
+	/* a transaction open in this process (here, this thread's walk) */
+	struct reopen_in_walk r = { st, 0 };
+	assert_int_equal(sp_store_foreach(st, SP_KIND_NUMBER, reopen_inside_cb, &r, NULL), 1);
+	assert_int_equal(r.rc, -EBUSY);
+	sp_wtxn *tx;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_store_reopen(st), -EBUSY);
+	sp_wtxn_abort(tx);
+
+	/* the path is no longer the store's file: it stays open as it is */
+	char moved[160];
+	snprintf(moved, sizeof(moved), "%s.moved", f->path);
+	assert_int_equal(rename(f->path, moved), 0);
+	assert_int_equal(sp_store_reopen(st), -ESTALE);
+	assert_int_equal(access(f->path, F_OK), -1); /* nothing made there */
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "44200", &a), 0);
+	fill_numbers(st, 1, 0);
+	assert_int_equal(rename(moved, f->path), 0);
+	assert_int_equal(sp_store_reopen(st), 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "44200", &a), 0);
+	assert_true(a.reports[0].count == 3);
+	sp_store_close(st);
+
+	/* what it wrote is all there for the next open */
+	st = open_store(f->path, true, 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "44204095", &a), 0);
+	assert_true(a.reports[0].count == 3);
+	sp_store_close(st);
+}
+
+struct reopen_reader {
+	sp_store *st;
+	atomic_bool stop;
+	atomic_long reads, failures;
+};
+
+static void *reopen_reader_main(void *arg)
+{
+	struct reopen_reader *r = arg;
+	sp_agg a;
+	while (!atomic_load(&r->stop)) {
+		int rc = sp_store_get(r->st, SP_KIND_NUMBER, "44200", &a);
+		if (rc != 0 || a.reports[0].count < 1)
+			atomic_fetch_add(&r->failures, 1);
+		atomic_fetch_add(&r->reads, 1);
+	}
+	return NULL;
+}
+
+/* Readers in other threads never see the environment change under them:
+ * each read succeeds, and reopening waits for a moment with none. */
+static void test_store_reopen_concurrent(void **state)
+{
+	struct fixture *f = *state;
+	sp_store *st = open_store(f->path, false, 256 << 20);
+	fill_numbers(st, 1, 0);
+	struct reopen_reader r = { .st = st };
+	pthread_t t[3];
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, reopen_reader_main, &r), 0);
+	int reopened = 0;
+	for (int i = 0; i < 200 && reopened < 20; i++) {
+		sp_event *e = ev("203.0.113.2", "+44200", "", "ua", 0);
+		add(st, &e, 1);
+		if (sp_store_reopen(st) == 0)
+			reopened++;
+	}
+	atomic_store(&r.stop, true);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	assert_true(reopened > 0);
+	assert_true(atomic_load(&r.reads) > 0);
+	assert_int_equal(atomic_load(&r.failures), 0);
 	sp_store_close(st);
 }
 
@@ -1546,6 +1706,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_writer_catch_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prepared_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_release_map, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_store_reopen_concurrent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_time_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_queue_full, setup, teardown),
