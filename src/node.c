@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static const struct sp_opt run_opts[] = { { NULL, 0, NULL, 0, NULL } };
@@ -331,7 +332,31 @@ static int start_sharing(struct node *n)
 	return 0;
 }
 
-static int drop_privileges(const char *user)
+/* The store follows its directory: when the directory belongs to the user
+ * the node switches to, so do the store and its lock file, which the
+ * writer opens again by path after a flood (sp_store_reopen). A directory
+ * root keeps, and what is in it, stay root's. */
+static void give_store(const char *store_path, const struct passwd *pw)
+{
+	char dir[PATH_MAX], lock[PATH_MAX + 8];
+	struct stat sb;
+	snprintf(dir, sizeof(dir), "%s", store_path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (stat(dir, &sb) != 0 || sb.st_uid != pw->pw_uid)
+		return;
+	snprintf(lock, sizeof(lock), "%s-lock", store_path);
+	if (chown(store_path, pw->pw_uid, pw->pw_gid) != 0 ||
+	    chown(lock, pw->pw_uid, pw->pw_gid) != 0)
+		log_warn("cannot give %s to user %s: %s", store_path, pw->pw_name, strerror(errno));
+}
+
+static int drop_privileges(const char *user, sp_store *st)
 {
 	if (geteuid() != 0 || !user || !*user)
 		return 0;
@@ -342,6 +367,8 @@ static int drop_privileges(const char *user)
 			  errno ? strerror(errno) : "no such user (set --user)");
 		return -EINVAL;
 	}
+	if (st)
+		give_store(sp_store_path(st), pw);
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		log_error("cannot switch to user '%s': %s", user, strerror(errno));
 		return -errno;
@@ -395,7 +422,7 @@ static int start_honeypot(struct node *n)
 	};
 	if ((rc = sp_listeners_bind(&n->ls, n->hp, &lo)))
 		return rc;
-	if ((rc = drop_privileges(cfg->run_user)))
+	if ((rc = drop_privileges(cfg->run_user, n->st)))
 		return rc;
 	if ((rc = sp_listeners_run(n->ls))) {
 		log_error("cannot start the SIP listeners: %s", sp_strerror(rc));
@@ -568,7 +595,7 @@ int cmd_run(int argc, char **argv)
 	if (start_honeypot(&n))
 		goto out;
 	/* SIP off: no ports bound by the honeypot, but root is dropped all the same */
-	if (!n.ls && drop_privileges(n.cfg.run_user))
+	if (!n.ls && drop_privileges(n.cfg.run_user, n.st))
 		goto out;
 	if (start_sharing(&n) || run_api(&n))
 		goto out;

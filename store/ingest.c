@@ -31,6 +31,7 @@
  */
 #include "store_internal.h"
 #include "sp_error.h"
+#include "sp_mem.h"
 #include "sp_thread.h"
 
 #include <errno.h>
@@ -106,6 +107,15 @@ static int dt_init(struct delta_table *t, size_t cap)
 	t->str_bytes = t->str_count = 0;
 	t->last_ip = NULL;
 	return 0;
+}
+
+void sp_store_trim(sp_store *st)
+{
+	struct delta_table *t = &st->staging;
+	if (st->tx_busy || t->n || !t->d)
+		return;
+	sp_mem_discard(t->d, t->cap * sizeof(*t->d));
+	sp_mem_discard(t->used, t->cap * sizeof(*t->used));
 }
 
 static void dt_free(struct delta_table *t)

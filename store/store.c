@@ -477,6 +477,8 @@ void sp_store_close(sp_store *st)
 	free(st);
 }
 
+bool sp_store_is_open(const sp_store *st) { return st->env != NULL; }
+
 /* LMDB keeps every page a write transaction dirtied, for the next ones,
  * until the environment is closed: after a flood that is the largest
  * transaction's pages (8 MB and more), for good. Closing and opening the
@@ -496,8 +498,10 @@ int sp_store_reopen(sp_store *st)
 		/* the path must still be this file: a moved or replaced store
 		 * is kept open as it is, never swapped for what is there now */
 		struct stat now, open;
-		if (stat(st->path, &now) != 0 || fstat(st->map_fd, &open) != 0 ||
-		    now.st_dev != open.st_dev || now.st_ino != open.st_ino)
+		if (stat(st->path, &now) != 0)
+			return -errno; /* (EACCES: a user the node dropped to) */
+		if (fstat(st->map_fd, &open) != 0 || now.st_dev != open.st_dev ||
+		    now.st_ino != open.st_ino)
 			return -ESTALE;
 	}
 	if (!env_exclusive(st, SP_NS_PER_SEC / 200))

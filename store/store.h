@@ -62,12 +62,19 @@ void sp_store_release_map(sp_store *st);
 /* Close and open the LMDB environment again, to give back the memory
  * LMDB keeps (until close) for as many dirty pages as the largest write
  * transaction had. Writers only, between write transactions; -EBUSY when
- * a thread of this process has a transaction open (try later); -ESTALE,
- * and the store stays open as it is, when its path is no longer the file
- * it opened (moved, replaced). If it cannot open the file again, every
+ * a thread of this process has a transaction open (try later). The store
+ * stays open as it is, and it returns -ESTALE, when its path is another
+ * file now (replaced), or -errno when the path cannot be reached (moved:
+ * -ENOENT; a user the node switched to may not pass its directory). If
+ * it cannot open the file again, every
  * call on the store fails with SP_ECLOSED until a later sp_store_reopen()
  * succeeds. */
 int sp_store_reopen(sp_store *st);
+/* Writers, between transactions: give back the pages of the scratch a
+ * transaction stages its changes in (they come back with the next one). */
+void sp_store_trim(sp_store *st);
+/* False only after a failed sp_store_reopen() (call it from the writer). */
+bool sp_store_is_open(const sp_store *st);
 
 /* This node's id, made when the store was created (a UUID). */
 void sp_store_node_id(const sp_store *st, uint8_t id[16]);

@@ -2,12 +2,14 @@
 #include "writer.h"
 #include "sp_error.h"
 #include "sp_log.h"
+#include "sp_mem.h"
 #include "sp_thread.h"
 #include "sp_time.h"
 
 #include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +43,7 @@ struct sp_writer {
 	bool trimmed;            /* heap and map given back since the last commit */
 	uint64_t dirtied;        /* bytes written (about) since the store was reopened */
 	bool reopen_failed;      /* the store is closed: reopen before the next commit */
+	bool reopen_warned;      /* said once why the store could not be reopened */
 	struct sp_writer_stats stats;
 	/* counter deltas not yet written to the store */
 	uint64_t unsaved_dropped_queue, unsaved_dropped_store;
@@ -168,10 +171,17 @@ static void reopen(sp_writer *w)
 	if (rc == -EBUSY)
 		return; /* a reader in another thread: when next idle */
 	w->dirtied = 0;
-	if (rc == -ESTALE) {
-		log_warn("store: %s is no longer the file the node opened; the node keeps "
-			 "writing to the one it has open (restart it to use the new one)",
-			 sp_store_path(w->st));
+	if (rc && sp_store_is_open(w->st)) {
+		/* the store is open as before: only its memory is not given back */
+		if (!w->reopen_warned)
+			log_warn("store: cannot open %s again: %s; the node keeps the store it "
+				 "has open, and LMDB the pages of its largest transaction until a "
+				 "restart%s",
+				 sp_store_path(w->st),
+				 rc == -ESTALE ? "no longer the file the node opened" : sp_strerror(rc),
+				 rc == -ESTALE ? "" : " (a node started as root switches to --user: "
+						      "give that user the data directory)");
+		w->reopen_warned = true;
 		return;
 	}
 	if (rc) {
@@ -515,8 +525,13 @@ static void *writer_main(void *arg)
 				    (!sp_store_pending(w->st) || fold_blocked(w)))
 					reopen(w);
 				sp_store_release_map(w->st);
+				sp_store_trim(w->st);
 				free(w->raws); /* events_out() makes it again */
 				w->raws = NULL;
+				pthread_mutex_lock(&w->lock);
+				if (w->len == 0) /* the queue's slots: written before read */
+					sp_mem_discard(w->ring, w->opt.queue_max * sizeof(*w->ring));
+				pthread_mutex_unlock(&w->lock);
 				malloc_trim(0);
 				w->trimmed = true;
 			}

@@ -85,6 +85,19 @@ if [ "$(id -u)" = 0 ]; then
 	wait_file_has "$TMP/nosip.log" "now running as user nobody" 10 &&
 		pass "SIP off: root is dropped all the same" || fail "SIP off kept root: $(cat "$TMP/nosip.log")"
 	stop_node TERM "$TMP/nosip.log"
+	expect_exit 0 "a data dir root made stays root's" -- stat -c %U "$TMP/nosip/sentrypeer.mdb"
+	expect_contains "$OUT" "root" "the store stays root's in root's directory"
+
+	# a data directory given to the node's user: the store follows it, so
+	# the node can open it again by path (sp_store_reopen) once it is nobody
+	mkdir -p "$TMP/given" && chown nobody "$TMP/given"
+	start_node "$TMP/given.log" run -R --data-dir "$TMP/given"
+	wait_file_has "$TMP/given.log" "now running as user nobody" 10 || fail "no switch: $(cat "$TMP/given.log")"
+	stop_node TERM "$TMP/given.log"
+	for f in sentrypeer.mdb sentrypeer.mdb-lock; do
+		[ "$(stat -c %U "$TMP/given/$f")" = nobody ] &&
+			pass "$f follows a directory given to nobody" || fail "$f: $(stat -c %U "$TMP/given/$f")"
+	done
 fi
 
 # a data directory that cannot be created is a clear error

@@ -1054,6 +1054,8 @@ static int feed_count_cb(uint64_t seq, const sp_agg *a, void *ud)
 	return 0;
 }
 
+static void write_file(const char *path, const void *data, size_t len);
+
 struct reopen_in_walk {
 	sp_store *st;
 	int rc;
@@ -1121,10 +1123,14 @@ static void test_store_reopen(void **state)
 	char moved[160];
 	snprintf(moved, sizeof(moved), "%s.moved", f->path);
 	assert_int_equal(rename(f->path, moved), 0);
-	assert_int_equal(sp_store_reopen(st), -ESTALE);
+	assert_int_equal(sp_store_reopen(st), -ENOENT);
 	assert_int_equal(access(f->path, F_OK), -1); /* nothing made there */
+	assert_true(sp_store_is_open(st));
 	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "44200", &a), 0);
 	fill_numbers(st, 1, 0);
+	write_file(f->path, "not this", 8); /* another file there */
+	assert_int_equal(sp_store_reopen(st), -ESTALE);
+	assert_true(sp_store_is_open(st));
 	assert_int_equal(rename(moved, f->path), 0);
 	assert_int_equal(sp_store_reopen(st), 0);
 	assert_int_equal(sp_store_get(st, SP_KIND_NUMBER, "44200", &a), 0);

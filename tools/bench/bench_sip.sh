@@ -13,8 +13,9 @@
 #                                           # only UDP floods, at these rates
 #
 # Steps (each on a fresh node with a fresh data dir in a temp dir, removed
-# at the end; SIP on 127.0.0.1:5060, --no-share, the default --sync and
-# queue limits):
+# at the end, owned by nobody, the user a node started as root switches
+# to; SIP on 127.0.0.1:5060, --no-share, the default --sync and queue
+# limits):
 #   1. UDP INVITE floods at 10k..200k/s for 10 s each, passive mode;
 #   2. a burst of 10,000 datagrams sent as fast as possible, passive mode;
 #   3. TCP: 2,000 connections/s for 10 s, one INVITE each, responsive (-r);
@@ -92,6 +93,10 @@ tls_port=5061
 hz=$(getconf CLK_TCK)
 ncpu=$(nproc)
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench_sip.XXXXXX")
+# as root the node switches to its user (nobody) after binding; each
+# node's data directory belongs to that user, as a service's does, and
+# this one lets it through (the writer opens the store again by path)
+chmod 0755 "$work"
 node_pid=
 flood_pid=
 
@@ -237,6 +242,8 @@ start_node() {
 	shift
 	ddir="$work/$name"
 	log="$work/$name.log"
+	mkdir -p "$ddir"
+	if [ "$(id -u)" = 0 ]; then chown nobody "$ddir"; fi
 	"$sp" run --data-dir "$ddir" --sip-address 127.0.0.1 --sip-port "$port" \
 		--sip-tls-port "$tls_port" --no-share --map-size "$map_size" "$@" >"$log" 2>&1 &
 	node_pid=$!
