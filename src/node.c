@@ -336,11 +336,11 @@ static int start_sharing(struct node *n)
  * the node switches to, so do the store and its lock file, which the
  * writer opens again by path after a flood (sp_store_reopen). A directory
  * root keeps, and what is in it, stay root's. */
-static void give_store(const char *store_path, const struct passwd *pw)
+static void give_store(sp_store *st, const struct passwd *pw)
 {
-	char dir[PATH_MAX], lock[PATH_MAX + 8];
+	char dir[PATH_MAX];
 	struct stat sb;
-	snprintf(dir, sizeof(dir), "%s", store_path);
+	snprintf(dir, sizeof(dir), "%s", sp_store_path(st));
 	char *slash = strrchr(dir, '/');
 	if (slash == dir)
 		slash[1] = '\0';
@@ -350,10 +350,36 @@ static void give_store(const char *store_path, const struct passwd *pw)
 		snprintf(dir, sizeof(dir), ".");
 	if (stat(dir, &sb) != 0 || sb.st_uid != pw->pw_uid)
 		return;
-	snprintf(lock, sizeof(lock), "%s-lock", store_path);
-	if (chown(store_path, pw->pw_uid, pw->pw_gid) != 0 ||
-	    chown(lock, pw->pw_uid, pw->pw_gid) != 0)
-		log_warn("cannot give %s to user %s: %s", store_path, pw->pw_name, strerror(errno));
+	int rc = sp_store_give(st, pw->pw_uid, pw->pw_gid);
+	if (rc)
+		log_warn("cannot give %s to user %s: %s", sp_store_path(st), pw->pw_name,
+			 sp_strerror(rc));
+}
+
+/* Root opens the store before it switches users: in a directory another
+ * user may write, the store and lock file must be plain files of their
+ * own, not links that make root write elsewhere. */
+static int root_check_store(const struct sp_config *cfg)
+{
+	char path[PATH_MAX], lock[PATH_MAX + 8];
+	struct stat sb;
+	if (geteuid() != 0)
+		return 0;
+	sp_config_db_path(cfg, path, sizeof(path));
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	const char *files[] = { path, lock };
+	for (int i = 0; i < 2; i++) {
+		if (lstat(files[i], &sb) != 0)
+			continue;
+		if (!S_ISREG(sb.st_mode) || sb.st_nlink > 1) {
+			log_error("refusing to open %s as root: %s", files[i],
+				  S_ISLNK(sb.st_mode) ? "it is a symbolic link"
+				  : S_ISREG(sb.st_mode) ? "it has other hard links"
+							: "not a regular file");
+			return -EPERM;
+		}
+	}
+	return 0;
 }
 
 static int drop_privileges(const char *user, sp_store *st)
@@ -368,7 +394,7 @@ static int drop_privileges(const char *user, sp_store *st)
 		return -EINVAL;
 	}
 	if (st)
-		give_store(sp_store_path(st), pw);
+		give_store(st, pw);
 	if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
 		log_error("cannot switch to user '%s': %s", user, strerror(errno));
 		return -errno;
@@ -539,7 +565,7 @@ int cmd_run(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (cli_open_store(&n.cfg, false, true, &n.st))
+	if (root_check_store(&n.cfg) || cli_open_store(&n.cfg, false, true, &n.st))
 		goto out;
 	if (n.cfg.json_log || n.cfg.syslog || n.cfg.json_log_file) {
 		char jl[PATH_MAX];

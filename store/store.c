@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <lmdb.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -443,6 +444,10 @@ int sp_store_open(sp_store **out, const struct sp_store_options *opt)
 		rc = env_open(st, env_flags(st, opt) | MDB_NOLOCK, opt->map_size);
 	if (rc)
 		goto fail;
+	if (fstat(st->map_fd, &sb) == 0) {
+		st->file_dev = sb.st_dev;
+		st->file_ino = sb.st_ino;
+	}
 	rc = mdb_txn_begin(st->env, NULL, st->readonly ? MDB_RDONLY : 0, &txn);
 	if (rc)
 		goto fail;
@@ -479,6 +484,22 @@ void sp_store_close(sp_store *st)
 
 bool sp_store_is_open(const sp_store *st) { return st->env != NULL; }
 
+/* The open file itself (never a path a link could divert), and the lock
+ * file's path without following a link; never opened and closed here:
+ * closing any descriptor of the lock file would drop LMDB's lock on it. */
+int sp_store_give(sp_store *st, uid_t uid, gid_t gid)
+{
+	char lock[PATH_MAX];
+	if (!st->env || st->map_fd < 0)
+		return SP_ECLOSED;
+	if (snprintf(lock, sizeof(lock), "%s-lock", st->path) >= (int)sizeof(lock))
+		return -ENAMETOOLONG;
+	if (fchown(st->map_fd, uid, gid) != 0 ||
+	    fchownat(AT_FDCWD, lock, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+		return -errno;
+	return 0;
+}
+
 /* LMDB keeps every page a write transaction dirtied, for the next ones,
  * until the environment is closed: after a flood that is the largest
  * transaction's pages (8 MB and more), for good. Closing and opening the
@@ -492,18 +513,24 @@ int sp_store_reopen(sp_store *st)
 	unsigned flags;
 	int rc;
 
+	char lock[PATH_MAX];
+	struct stat sb;
+
 	if (st->readonly || st->tx_busy)
 		return -EBUSY;
-	if (st->env) {
-		/* the path must still be this file: a moved or replaced store
-		 * is kept open as it is, never swapped for what is there now */
-		struct stat now, open;
-		if (stat(st->path, &now) != 0)
-			return -errno; /* (EACCES: a user the node dropped to) */
-		if (fstat(st->map_fd, &open) != 0 || now.st_dev != open.st_dev ||
-		    now.st_ino != open.st_ino)
-			return -ESTALE;
-	}
+	/* Only what can be opened again is closed: the path must still be
+	 * this file (a moved or replaced store is kept open as it is, never
+	 * swapped for what is there now, nor made anew), and this process
+	 * (perhaps a user the node switched to) must be able to read and
+	 * write it and its lock file. */
+	if (stat(st->path, &sb) != 0)
+		return -errno;
+	if (sb.st_dev != st->file_dev || sb.st_ino != st->file_ino)
+		return -ESTALE;
+	if (snprintf(lock, sizeof(lock), "%s-lock", st->path) >= (int)sizeof(lock))
+		return -ENAMETOOLONG;
+	if (access(st->path, R_OK | W_OK) != 0 || access(lock, R_OK | W_OK) != 0)
+		return -errno;
 	if (!env_exclusive(st, SP_NS_PER_SEC / 200))
 		return -EBUSY; /* a transaction in this process: another time */
 	if (st->env) {
@@ -519,6 +546,9 @@ int sp_store_reopen(sp_store *st)
 	 * little of) from where the old one's pages were, give those back */
 	malloc_trim(0);
 	rc = env_open(st, st->reopen_flags, st->reopen_map_size);
+	if (rc == 0 && (fstat(st->map_fd, &sb) != 0 || sb.st_dev != st->file_dev ||
+			sb.st_ino != st->file_ino))
+		rc = ESTALE; /* replaced between the check and the open */
 	if (rc == 0 && (rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) == 0) {
 		if ((rc = mdb_dbi_open(txn, "meta", 0, &st->meta)) ||
 		    (rc = mdb_dbi_open(txn, "events", 0, &st->events)) ||
@@ -547,11 +577,13 @@ void sp_store_release_map(sp_store *st)
 {
 	struct stat sb;
 	char line[512];
-	if (!st->env || fstat(st->map_fd, &sb) != 0)
+	/* shared: no one adopts a grown map (a new mapping) meanwhile */
+	pthread_rwlock_rdlock(&st->env_lock);
+	FILE *f = NULL;
+	if (!st->env || fstat(st->map_fd, &sb) != 0 || !(f = fopen("/proc/self/maps", "re"))) {
+		pthread_rwlock_unlock(&st->env_lock);
 		return;
-	FILE *f = fopen("/proc/self/maps", "re");
-	if (!f)
-		return;
+	}
 	while (fgets(line, sizeof(line), f)) {
 		unsigned long lo, hi, ino;
 		unsigned maj, mnr;
@@ -564,6 +596,7 @@ void sp_store_release_map(sp_store *st)
 			madvise((void *)lo, hi - lo, MADV_DONTNEED);
 	}
 	fclose(f);
+	pthread_rwlock_unlock(&st->env_lock);
 }
 
 /* A reader whose snapshot sees a map another process grew must adopt it;
@@ -610,7 +643,7 @@ int sp_store_get(sp_store *st, enum sp_kind kind, const char *key, sp_agg *out)
 
 /* One snapshot, a cursor from start (NULL: the first key), each value
  * decoded into rec and handed to visit until it returns non-zero. */
-static int walk(sp_store *st, MDB_dbi dbi, MDB_val *start, void *rec,
+static int walk(sp_store *st, const MDB_dbi *dbi, MDB_val *start, void *rec,
 		int (*decode)(const MDB_val *v, void *rec, void *ctx), void *ctx,
 		int (*visit)(void *rec, void *ctx), uint64_t *corrupt)
 {
@@ -621,7 +654,8 @@ static int walk(sp_store *st, MDB_dbi dbi, MDB_val *start, void *rec,
 
 	if ((rc = read_begin(st, &txn)))
 		return rc;
-	if ((rc = mdb_cursor_open(txn, dbi, &cur)))
+	/* the handle read under the lock: a reopen sets it (to the same) */
+	if ((rc = mdb_cursor_open(txn, *dbi, &cur)))
 		goto out;
 	if (start)
 		k = *start;
@@ -670,7 +704,8 @@ int sp_store_foreach(sp_store *st, enum sp_kind kind, sp_agg_fn fn, void *ud, ui
 	sp_agg *a = malloc(sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	int rc = walk(st, store__agg_dbi(st, kind), NULL, a, decode_agg, &w, visit_agg, corrupt);
+	int rc = walk(st, kind == SP_KIND_IP ? &st->ip : &st->number, NULL, a, decode_agg, &w,
+		      visit_agg, corrupt);
 	free(a);
 	return rc;
 }
@@ -701,7 +736,7 @@ int sp_store_foreach_event(sp_store *st, uint64_t since_ns, sp_event_fn fn, void
 	if (!e)
 		return -ENOMEM;
 	store__put_be64(from, since_ns);
-	int rc = walk(st, st->events, &k, e, decode_event, &w, visit_event, corrupt);
+	int rc = walk(st, &st->events, &k, e, decode_event, &w, visit_event, corrupt);
 	free(e);
 	return rc;
 }

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* 2: an event's message may be stored compressed (sp_raw.h); a binary that
  * knows only 1 would read such events without their message. A writer
@@ -73,6 +74,9 @@ int sp_store_reopen(sp_store *st);
 /* Writers, between transactions: give back the pages of the scratch a
  * transaction stages its changes in (they come back with the next one). */
 void sp_store_trim(sp_store *st);
+/* Give the store and its lock file to another user (a node started as
+ * root, before it switches to that user). */
+int sp_store_give(sp_store *st, uid_t uid, gid_t gid);
 /* False only after a failed sp_store_reopen() (call it from the writer). */
 bool sp_store_is_open(const sp_store *st);
 

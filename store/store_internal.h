@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <lmdb.h>
+#include <sys/types.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -124,6 +125,8 @@ struct sp_store {
 	pthread_rwlock_t env_lock; /* shared: a transaction; exclusive: the env changes */
 	atomic_uint env_wanted;    /* someone waits for env_lock exclusive: readers hold back */
 	unsigned reopen_flags;     /* what sp_store_reopen() opens with */
+	dev_t file_dev;            /* the data file opened first: never another */
+	ino_t file_ino;
 	uint64_t reopen_map_size;
 	MDB_dbi meta, events, ip, number;
 	MDB_dbi feed_ip, feed_number, feed_pos; /* the change feed (store.c) */

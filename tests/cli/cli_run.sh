@@ -98,6 +98,13 @@ if [ "$(id -u)" = 0 ]; then
 		[ "$(stat -c %U "$TMP/given/$f")" = nobody ] &&
 			pass "$f follows a directory given to nobody" || fail "$f: $(stat -c %U "$TMP/given/$f")"
 	done
+
+	# root never opens a store or lock file that links elsewhere
+	mkdir -p "$TMP/linked" && chown nobody "$TMP/linked"
+	ln -s "$TMP/victim" "$TMP/linked/sentrypeer.mdb-lock"
+	expect_exit 2 "root refuses a linked lock file" -- sp run -R --data-dir "$TMP/linked"
+	expect_contains "$ERR" "symbolic link" "the link is named"
+	[ ! -e "$TMP/victim" ] && pass "the link's target was not touched" || fail "root wrote through a link"
 fi
 
 # a data directory that cannot be created is a clear error

@@ -13,7 +13,8 @@
 #                                           # only UDP floods, at these rates
 #
 # Steps (each on a fresh node with a fresh data dir in a temp dir, removed
-# at the end, owned by nobody, the user a node started as root switches
+# once read (a UDP rate starts after a sync, so the kernel is not writing
+# back an earlier store meanwhile), owned by nobody, the user a node started as root switches
 # to; SIP on 127.0.0.1:5060, --no-share, the default --sync and queue
 # limits):
 #   1. UDP INVITE floods at 10k..200k/s for 10 s each, passive mode;
@@ -522,6 +523,9 @@ for rate in $udp_rates; do
 		echo "node UDP receive buffer: $(calc 'printf "%.0f", a / 1048576' "${rb:-0}") MiB (kernel accounting: about $(calc 'printf "%.0f", a / 1700' "${rb:-0}") datagrams of 1 kB)"
 		rcvbuf_said=1
 	fi
+	# the disk as a lone node finds it: nothing of an earlier rate's store
+	# still being written back while this flood's commits sync
+	sync
 	k0=$(kernel_drops)
 	b0=$(backlog_drops)
 	seed=$((seed + 1))
@@ -538,6 +542,7 @@ for rate in $udp_rates; do
 	qf=$(counter events_dropped_queue_full "$stats")
 	pe=$(counter sip_parse_errors "$stats")
 	sf=$(counter events_dropped_store_error "$stats")
+	rm -rf "$ddir" # read: its dirty pages are dropped, not written back
 	kd=$((k1 - k0))
 	bd=$((b1 - b0))
 	lost=$((sent - rec))
