@@ -525,7 +525,9 @@ for rate in $udp_rates; do
 	fi
 	# the disk as a lone node finds it: nothing of an earlier rate's store
 	# still being written back while this flood's commits sync
+	dirty_kb=$(awk '/^(Dirty|Writeback):/ { s += $2 } END { print s + 0 }' /proc/meminfo)
 	sync
+	echo "udp $rate/s: $(mib "$dirty_kb") MiB of the page cache dirty or being written back before a sync"
 	k0=$(kernel_drops)
 	b0=$(backlog_drops)
 	seed=$((seed + 1))
