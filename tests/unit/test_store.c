@@ -982,18 +982,22 @@ static void test_writer_time_order(void **state)
 	sp_store_close(st);
 }
 
-static long rss_file_kb(void)
+/* A field of /proc/self/status in kB ("RssFile:"), -1 if absent. */
+static long status_kb(const char *field)
 {
 	FILE *f = fopen("/proc/self/status", "r");
 	char line[256];
 	long v = -1;
+	size_t n = strlen(field);
 	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "RssFile:", 8) == 0)
-			v = atol(line + 8);
+		if (strncmp(line, field, n) == 0)
+			v = atol(line + n);
 	if (f)
 		fclose(f);
 	return v;
 }
+
+static long rss_file_kb(void) { return status_kb("RssFile:"); }
 
 static int sum_cb(const sp_agg *a, void *ud)
 {
@@ -1029,18 +1033,7 @@ static void test_release_map(void **state)
 	sp_store_close(st);
 }
 
-static long rss_anon_kb(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	while (f && fgets(line, sizeof(line), f))
-		if (strncmp(line, "RssAnon:", 8) == 0)
-			v = atol(line + 8);
-	if (f)
-		fclose(f);
-	return v;
-}
+static long rss_anon_kb(void) { return status_kb("RssAnon:"); }
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1 /* their allocators keep freed memory: no RSS figures */
