@@ -35,7 +35,8 @@ struct sp_writer {
 	uint64_t fold_gap_ns;   /* least time between rounds: grows with their cost */
 	uint64_t round_ns;      /* time in transactions of the running round */
 	uint64_t fold_retry_ns; /* after a failed fold step: no folding before */
-	uint64_t last_commit_ns;
+	uint64_t last_commit_ns;  /* when the last commit ended */
+	uint64_t last_start_ns;   /* when the last transaction with events began */
 	uint64_t done_seq;      /* submissions fully handled */
 	uint64_t last_error_log_ns;
 	uint64_t last_local_ts;  /* newest local event queued */
@@ -211,6 +212,8 @@ static int commit_batch(sp_writer *w, size_t n)
 	int rc = sp_wtxn_begin(w->st, &tx);
 	if (rc)
 		return rc;
+	if (n)
+		w->last_start_ns = start;
 	if (n)
 		rc = sp_wtxn_add_prepared(tx, w->batch, n);
 	size_t budget = fold_budget(w, n == 0);
@@ -423,10 +426,13 @@ static void *writer_main(void *arg)
 			ts.tv_nsec = (long)(at % SP_NS_PER_SEC);
 			pthread_cond_timedwait(&w->wake, &w->lock, &ts);
 		}
-		/* a short batch right after a commit: let it grow a little */
+		/* a short batch soon after the last one began: let it grow a
+		 * little. From its start, not its end: a commit slower than
+		 * the interval (its syncs) is followed at once, not after a
+		 * wait that would leave the queue to fill */
 		while (w->len > 0 && w->len < w->opt.batch_max && w->bytes < BATCH_BYTES &&
 		       !w->stopping && !w->fold_requested) {
-			uint64_t now = sp_mono_ns(), due = w->last_commit_ns + w->opt.commit_interval_ns;
+			uint64_t now = sp_mono_ns(), due = w->last_start_ns + w->opt.commit_interval_ns;
 			if (now >= due)
 				break;
 			struct timespec ts;

@@ -25,7 +25,8 @@ struct sp_writer_options {
 	size_t batch_max;           /* events per transaction; the store's batch_max */
 	uint64_t sweep_interval_ns; /* 0: never sweep */
 	uint64_t fold_interval_ns;  /* aggregates lag events by at most this; default 1 s */
-	/* Least time between commits while fewer than batch_max events wait:
+	/* Least time from one commit's start to the next's while fewer than
+	 * batch_max events wait (a slower commit is followed at once):
 	 * under load batches grow and each fsync serves more events; an event
 	 * waits at most this long for its commit (after an idle spell it
 	 * commits at once). Default 20 ms; (uint64_t)-1: 0. */
