@@ -484,6 +484,12 @@ void sp_store_close(sp_store *st)
 
 bool sp_store_is_open(const sp_store *st) { return st->env != NULL; }
 
+/* LMDB's lock file beside the data file (MDB_NOSUBDIR) */
+static int lock_path(const sp_store *st, char *buf, size_t len)
+{
+	return snprintf(buf, len, "%s-lock", st->path) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
 /* The open file itself (never a path a link could divert), and the lock
  * file's path without following a link; never opened and closed here:
  * closing any descriptor of the lock file would drop LMDB's lock on it. */
@@ -492,7 +498,7 @@ int sp_store_give(sp_store *st, uid_t uid, gid_t gid)
 	char lock[PATH_MAX];
 	if (!st->env || st->map_fd < 0)
 		return SP_ECLOSED;
-	if (snprintf(lock, sizeof(lock), "%s-lock", st->path) >= (int)sizeof(lock))
+	if (lock_path(st, lock, sizeof(lock)))
 		return -ENAMETOOLONG;
 	if (fchown(st->map_fd, uid, gid) != 0 ||
 	    fchownat(AT_FDCWD, lock, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
@@ -511,10 +517,9 @@ int sp_store_reopen(sp_store *st)
 	MDB_envinfo info;
 	MDB_txn *txn;
 	unsigned flags;
-	int rc;
-
 	char lock[PATH_MAX];
 	struct stat sb;
+	int rc;
 
 	if (st->readonly || st->tx_busy)
 		return -EBUSY;
@@ -527,7 +532,7 @@ int sp_store_reopen(sp_store *st)
 		return -errno;
 	if (sb.st_dev != st->file_dev || sb.st_ino != st->file_ino)
 		return -ESTALE;
-	if (snprintf(lock, sizeof(lock), "%s-lock", st->path) >= (int)sizeof(lock))
+	if (lock_path(st, lock, sizeof(lock)))
 		return -ENAMETOOLONG;
 	if (access(st->path, R_OK | W_OK) != 0 || access(lock, R_OK | W_OK) != 0)
 		return -errno;
