@@ -6,6 +6,7 @@
 #include "api_internal.h"
 #include "sp_error.h"
 #include "sp_log.h"
+#include "sp_thread.h"
 #include "sp_time.h"
 
 #include <arpa/inet.h>
@@ -450,6 +451,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 			  enum MHD_ConnectionNotificationCode toe)
 {
 	sp_api *api = cls;
+	/* on the thread serving the connection (libmicrohttpd's own) */
+	sp_thread_latency();
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED)
 		atomic_fetch_add_explicit(&api->c.connections, 1, memory_order_relaxed);
 }

@@ -75,6 +75,25 @@ check("sentrypeer_dht_enabled 0" in m and "sentrypeer_dht_peers" not in m,
       "metrics: no DHT series without a DHT")
 EOF
 
+# ---- the API's threads take short time slices (sp_thread_latency) ---------------------
+# libmicrohttpd's threads ("MHD-...") ask for a 0.1 ms slice; Linux shows it
+# (se.slice in /proc/PID/task/TID/sched) and honours it from 6.12 on. A
+# thread asks when it first serves a connection: one on each listener
+c -o /dev/null "$API/health-check"
+c -o /dev/null -g "http://[::1]:8082/health-check"
+kver=$(uname -r | awk -F. '{ printf "%d", $1 * 1000 + $2 }')
+slices=
+for t in /proc/"$NODE_PID"/task/*; do
+	case $(cat "$t/comm" 2>/dev/null) in MHD*) ;; *) continue ;; esac
+	slices="$slices $(awk '$1 == "se.slice" { print $3 }' "$t/sched" 2>/dev/null)"
+done
+if [ -z "$(echo $slices)" ] || [ "$kver" -lt 6012 ]; then
+	skip "API time slice: this kernel ($(uname -r)) shows or honours none"
+else
+	expect_eq "$(echo $slices | tr ' ' '\n' | sort -u | tr '\n' ' ')" "100000 " \
+		"the API threads run with a 0.1 ms time slice"
+fi
+
 # ---- the token, IPv6, upstream's shapes -------------------------------------------------
 expect_eq "$(code "$API/health-check")" "401" "no token: 401"
 expect_eq "$(code -H 'Authorization: Bearer nope' "$API/health-check")" "401" "wrong token: 401"

@@ -255,15 +255,21 @@ fi
 
 # node CPU time so far, in clock ticks
 node_ticks() { awk '{ print $14 + $15 }' "/proc/$node_pid/stat"; }
+# time the hypervisor ran something else while this machine's CPUs had
+# work (/proc/stat "steal", clock ticks, all CPUs): in a VM this takes from
+# what wrk and the node get, and is not theirs to fix
+steal_ticks() { awk '$1 == "cpu" { print $9; exit }' /proc/stat; }
 hz=$(getconf CLK_TCK)
 
 # wrk: one thread (the machine has two CPUs for everything)
 run_wrk() { # NAME KEYFILE CONNECTIONS
 	wrk -t1 -c"$3" -d1s -s "$work/paths.lua" "$api" -- "$2" >/dev/null 2>&1 || true # warm up
 	t0=$(node_ticks)
+	s0=$(steal_ticks)
 	wrk -t1 -c"$3" -d"${seconds}s" --latency -s "$work/paths.lua" "$api" -- "$2" >"$work/$1.wrk" 2>&1 ||
 		{ cat "$work/$1.wrk" >&2; die "wrk failed"; }
 	echo $(($(node_ticks) - t0)) >"$work/$1.ticks"
+	echo $(($(steal_ticks) - s0)) >"$work/$1.steal"
 }
 
 # wrk's latency: "50%   95.00us" -> microseconds
@@ -279,16 +285,18 @@ wrk_errors() { awk '/Socket errors:/ { sub(/^ *Socket errors: */, ""); print; f 
 printf '\nHTTP API lookups: %s addresses in the store, /api/v1/ip-addresses/{ip}, wrk -t1 -d%ss keep-alive,\n' \
 	"$records" "$seconds"
 printf '%s API threads (0: one per two CPUs), the honeypot recording %s INVITEs/s meanwhile\n' "$api_threads" "$sip_rate"
-printf '%-9s %5s %9s %8s %7s %7s %7s %8s %8s %9s  %s\n' keys conns requests "req/s" "p50 us" "p90 us" \
-	"p99 us" "max us" "cpu us" "non-2xx" "socket errors"
+printf '(steal: CPU time the hypervisor gave to other machines meanwhile, in %% of one CPU)\n'
+printf '%-9s %5s %9s %8s %7s %7s %7s %8s %8s %6s %9s  %s\n' keys conns requests "req/s" "p50 us" "p90 us" \
+	"p99 us" "max us" "cpu us" "steal%" "non-2xx" "socket errors"
 for c in $conns; do
 	for name in listed unlisted; do
 		run_wrk "$name-$c" "$work/$name.txt" "$c"
 		f="$work/$name-$c.wrk"
 		reqs=$(wrk_reqs "$f")
-		printf '%-9s %5s %9s %8s %7s %7s %7s %8s %8s %9s  %s\n' "$name" "$c" "$reqs" "$(wrk_rps "$f")" \
+		printf '%-9s %5s %9s %8s %7s %7s %7s %8s %8s %6s %9s  %s\n' "$name" "$c" "$reqs" "$(wrk_rps "$f")" \
 			"$(wrk_pct 50% "$f")" "$(wrk_pct 90% "$f")" "$(wrk_pct 99% "$f")" "$(wrk_max "$f")" \
 			"$(calc 'printf "%.1f", a * 1000000 / b / c' "$(cat "$work/$name-$c.ticks")" "$hz" "$reqs")" \
+			"$(calc 'printf "%.0f", a * 100 / b / c' "$(cat "$work/$name-$c.steal")" "$hz" "$seconds")" \
 			"$(wrk_non2xx "$f")" "$(wrk_errors "$f")"
 	done
 done

@@ -169,10 +169,12 @@ udp_runq_ns() {
 	echo $t
 }
 
-# "busy total" jiffies of the whole machine from /proc/stat (busy: all but
-# idle and iowait; softirq time is in there and also in the tasks' stime)
+# "busy total steal" jiffies of the whole machine from /proc/stat (busy:
+# all but idle, iowait and steal; softirq time is in there and also in the
+# tasks' stime; steal: time the hypervisor gave to other machines while
+# this one's CPUs had work, which no process here gets or can fix)
 machine_cpu() {
-	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+	awk '$1 == "cpu" { t = 0; for (i = 2; i <= NF; i++) t += $i; print t - $5 - $6 - $9, t, $9; exit }' /proc/stat
 }
 
 # clock ticks used by kernel threads (children of kthreadd: writeback,
@@ -367,12 +369,13 @@ flood() {
 	# the whole machine, in % of one CPU: busy, and busy outside the node
 	# and the generator (other processes: the figures are low if it is not ~0)
 	set -- $m0 $m1
-	busy_pct=$(calc 'printf "%.0f", (c - a) / (d - b) * 100 * e' "$1" "$2" "$3" "$4")
+	busy_pct=$(calc 'printf "%.0f", (c - a) / (d - b) * 100 * e' "$1" "$2" "$4" "$5")
+	steal_pct=$(calc 'printf "%.0f", (c - a) / (d - b) * 100 * e' "$3" "$2" "$6" "$5")
 	gen_pct=$(fval generator_cpu "$out")
 	kthr_pct=$(calc "$pct" "$kk0" "$kt1" "$hz" "$flood_ms")
 	[ "$kthr_pct" -ge 0 ] || kthr_pct=0 # a worker that exited takes its ticks along
 	other_pct=$(calc 'x = a - b - c - d; if (x < 0) x = 0; printf "%.0f", x' "$busy_pct" "$cpu_pct" "$gen_pct" "$kthr_pct")
-	machine_line="machine busy $busy_pct% of $((ncpu * 100))% (node $cpu_pct, generator $gen_pct, kernel threads $kthr_pct, other processes $other_pct)"
+	machine_line="machine busy $busy_pct% of $((ncpu * 100))% (node $cpu_pct, generator $gen_pct, kernel threads $kthr_pct, other processes $other_pct), hypervisor steal $steal_pct%"
 }
 
 # drain: wait until the node is idle (at most 1 tick in 0.5 s, then no
@@ -474,7 +477,7 @@ echo "memory: MiB = 1024 KiB; RSS is VmRSS = RssAnon (anon: heap, queue, pending
 set -- $(machine_cpu)
 sleep 1
 set -- "$@" $(machine_cpu)
-bg=$(calc 'printf "%.0f", (c - a) / (d - b) * 100 * e' "$1" "$2" "$3" "$4")
+bg=$(calc 'printf "%.0f", (c - a) / (d - b) * 100 * e' "$1" "$2" "$4" "$5")
 echo "background load: $bg% of $((ncpu * 100))% busy in the second before the run"
 if [ "$bg" -gt 10 ]; then
 	echo "warning: the machine is busy before the run; the figures below will be low. Busiest processes:"
@@ -558,8 +561,8 @@ for rate in $udp_rates; do
 	echo "udp $rate/s: $machine_line; waiting for a CPU: UDP listeners $lwait_pct% of the time, writer $wwait_pct%"
 	echo "udp $rate/s: node RSS idle before $(mib "$start_rss") MiB (anon $(mib "$start_anon"), file $(mib "$start_file")); peak $(mib "$peak_rss") MiB (anon $(mib "$peak_anon"), file $(mib "$peak_file")) in the flood and drain, largest anon $(mib "$max_anon"), largest file $(mib "$max_file"); idle 2 s after $(mib "$idle_rss") MiB (anon $(mib "$idle_anon"), file $(mib "$idle_file"))"
 	echo "udp $rate/s: stop (commit and fold what is queued) $(calc 'printf "%.2f", a / 1000' "$stop_ms") s"
-	printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %8s %8s %6s\n" "$rate" "$sent" "$rec" "$recps" \
-		"$lpct" "$((kd + bd))" "$qf" "$cpu_pct" "$lcpu_pct" "$wcpu_pct" "$other_pct" "$(mib "$peak_rss")" \
+	printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %5s %8s %8s %6s\n" "$rate" "$sent" "$rec" "$recps" \
+		"$lpct" "$((kd + bd))" "$qf" "$cpu_pct" "$lcpu_pct" "$wcpu_pct" "$other_pct" "$steal_pct" "$(mib "$peak_rss")" \
 		"$(mib "$peak_anon")" "$(calc 'printf "%.1f", a / 1000' "$busy_ms")" >>"$table"
 	if [ "$recps" -gt "$best_recps" ]; then
 		best_recps=$recps
@@ -575,9 +578,9 @@ for rate in $udp_rates; do
 	track_rss "udp $rate/s"
 done
 echo
-echo "UDP per rate (rec/s: recorded over the flood time; kernel: input backlog (softnet) + Udp RcvbufErrors + MemErrors; cpu% node, udp% its UDP listener threads, wrt% its writer, oth% other processes, all in % of one CPU over the flood; rss and anon: peaks in MiB; busy: s after the flood)"
-printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %8s %8s %6s\n" "rate/s" "sent" "recorded" "rec/s" \
-	"lost%" "kernel" "qfull" "cpu%" "udp%" "wrt%" "oth%" "rss" "anon" "busy"
+echo "UDP per rate (rec/s: recorded over the flood time; kernel: input backlog (softnet) + Udp RcvbufErrors + MemErrors; cpu% node, udp% its UDP listener threads, wrt% its writer, oth% other processes, stl% hypervisor steal, all in % of one CPU over the flood; rss and anon: peaks in MiB; busy: s after the flood)"
+printf "%8s %9s %9s %8s %7s %9s %7s %6s %6s %6s %6s %5s %8s %8s %6s\n" "rate/s" "sent" "recorded" "rec/s" \
+	"lost%" "kernel" "qfull" "cpu%" "udp%" "wrt%" "oth%" "stl%" "rss" "anon" "busy"
 cat "$table"
 
 b_rec=0
