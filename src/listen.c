@@ -733,11 +733,20 @@ void sp_listeners_free(sp_listeners *l)
 
 /* ---- TLS credentials ----------------------------------------------------- */
 
+/* Written under a temporary name, then renamed. The data directory may
+ * belong to the user a root node switches to: the temporary file is made
+ * new (O_EXCL, O_NOFOLLOW), so a link planted there cannot make root
+ * write elsewhere, and rename() replaces a link at the final name rather
+ * than follow it. A temporary file left by a crash is removed first. */
 static int write_private(const char *path, const void *data, size_t len)
 {
 	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	const int flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = open(tmp, flags, 0600);
+	if (fd < 0 && errno == EEXIST && unlink(tmp) == 0)
+		fd = open(tmp, flags, 0600);
 	if (fd < 0)
 		return -errno;
 	ssize_t w = write(fd, data, len);
@@ -789,6 +798,56 @@ out:
 	return rc;
 }
 
+/* A file of the pair the node made, read as what it must be: a regular
+ * file of at most 64 KiB, not a link (the data directory may belong to
+ * the user a root node switches to; a link there could point root at a
+ * device or a file of any size). */
+static int read_own_pem(const char *path, gnutls_datum_t *d)
+{
+	struct stat sb;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int rc = 0;
+	if (fstat(fd, &sb) != 0)
+		rc = -errno;
+	else if (!S_ISREG(sb.st_mode) || sb.st_size <= 0 || sb.st_size > 65536)
+		rc = SP_EPARSE;
+	else if (!(d->data = gnutls_malloc((size_t)sb.st_size)))
+		rc = -ENOMEM;
+	else if (read(fd, d->data, (size_t)sb.st_size) != sb.st_size)
+		rc = -EIO;
+	else
+		d->size = (unsigned)sb.st_size;
+	if (rc && d->data) {
+		gnutls_free(d->data);
+		d->data = NULL;
+	}
+	close(fd);
+	return rc;
+}
+
+/* The node's own pair, loaded from what read_own_pem() read. */
+static int load_own_pair(gnutls_certificate_credentials_t cred, const char *cert,
+			 const char *key)
+{
+	gnutls_datum_t c = { NULL, 0 }, k = { NULL, 0 };
+	int rc = read_own_pem(cert, &c);
+	if (rc == 0)
+		rc = read_own_pem(key, &k);
+	if (rc)
+		log_error("cannot read %s: %s (a regular file of at most 64 KiB is wanted)",
+			  c.data ? key : cert, sp_strerror(rc));
+	else if ((rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM)) < 0)
+		log_error("cannot load TLS certificate %s and key %s: %s", cert, key,
+			  gnutls_strerror(rc));
+	gnutls_free(c.data);
+	if (k.data)
+		gnutls_memset(k.data, 0, k.size);
+	gnutls_free(k.data);
+	return rc;
+}
+
 int sp_tls_credentials(const char *cert, const char *key, const char *dir,
 		       gnutls_certificate_credentials_t *out)
 {
@@ -816,9 +875,14 @@ int sp_tls_credentials(const char *cert, const char *key, const char *dir,
 	}
 	if (gnutls_certificate_allocate_credentials(out))
 		return -ENOMEM;
-	rc = gnutls_certificate_set_x509_key_file(*out, cert, key, GNUTLS_X509_FMT_PEM);
+	/* the user's own files may be links (certbot's live/ directory) */
+	if (cert == cbuf)
+		rc = load_own_pair(*out, cert, key);
+	else if ((rc = gnutls_certificate_set_x509_key_file(*out, cert, key,
+							    GNUTLS_X509_FMT_PEM)) < 0)
+		log_error("cannot load TLS certificate %s and key %s: %s", cert, key,
+			  gnutls_strerror(rc));
 	if (rc < 0) {
-		log_error("cannot load TLS certificate %s and key %s: %s", cert, key, gnutls_strerror(rc));
 		gnutls_certificate_free_credentials(*out);
 		*out = NULL;
 		return SP_EPARSE;

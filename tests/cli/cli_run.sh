@@ -105,7 +105,28 @@ if [ "$(id -u)" = 0 ]; then
 	expect_exit 2 "root refuses a linked lock file" -- sp run -R --data-dir "$TMP/linked"
 	expect_contains "$ERR" "symbolic link" "the link is named"
 	[ ! -e "$TMP/victim" ] && pass "the link's target was not touched" || fail "root wrote through a link"
+
+	# root writes the TLS key it makes under a new temporary name (O_EXCL,
+	# O_NOFOLLOW): a link planted at that name in a directory the node's
+	# user owns does not make root write through it
+	mkdir -p "$TMP/planted" && chown nobody "$TMP/planted"
+	echo untouched >"$TMP/victim2"
+	ln -s "$TMP/victim2" "$TMP/planted/tls-key.pem.tmp"
+	start_node "$TMP/planted.log" run --data-dir "$TMP/planted"
+	stop_node TERM "$TMP/planted.log"
+	expect_eq "$(cat "$TMP/victim2")" "untouched" "root did not write through a link at the key's temporary name"
+	[ -f "$TMP/planted/tls-key.pem" ] && [ ! -L "$TMP/planted/tls-key.pem" ] &&
+		pass "the key was made all the same, a file of its own" || fail "no key: $(ls -l "$TMP/planted")"
 fi
+
+# the node's own TLS pair is read only as regular files of at most 64 KiB:
+# links there (to a device, say) are a clear error, not a read without end
+mkdir -p "$TMP/tlslinks"
+ln -s /dev/zero "$TMP/tlslinks/tls-cert.pem"
+ln -s /dev/zero "$TMP/tlslinks/tls-key.pem"
+expect_exit 2 "a linked self-signed pair is refused" -- \
+	timeout 20 "$SENTRYPEER" run --data-dir "$TMP/tlslinks" "${SIPARGS[@]}"
+expect_contains "$ERR" "cannot read $TMP/tlslinks/tls-cert.pem" "the linked file is named"
 
 # a data directory that cannot be created is a clear error
 expect_exit 2 "data dir under a file" -- sp run --data-dir /dev/null/sp
