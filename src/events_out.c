@@ -6,10 +6,13 @@
 #include "sp_time.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 struct sp_events_out {
 	FILE *json;
@@ -19,18 +22,56 @@ struct sp_events_out {
 	bool json_error_logged;
 };
 
-int sp_events_out_open(sp_events_out **out, const char *json_log_path, bool syslog_on,
-		       const uint8_t node_id[16])
+/* Open for appending, as fopen "ae" would; with no_links, only a regular
+ * file at the path itself (O_NOFOLLOW; O_NONBLOCK so a FIFO cannot hold
+ * the open). */
+static FILE *open_log(const char *path, bool no_links)
+{
+	int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
+	if (no_links)
+		flags |= O_NOFOLLOW | O_NONBLOCK;
+	int fd = open(path, flags, 0666);
+	if (fd < 0)
+		return NULL;
+	if (no_links) {
+		struct stat sb;
+		int err = 0;
+		if (fstat(fd, &sb) != 0)
+			err = errno;
+		else if (!S_ISREG(sb.st_mode))
+			err = EINVAL;
+		else if (fcntl(fd, F_SETFL, O_APPEND) != 0) /* blocking writes again */
+			err = errno;
+		if (err) {
+			close(fd);
+			errno = err;
+			return NULL;
+		}
+	}
+	FILE *f = fdopen(fd, "a");
+	if (!f) {
+		int err = errno;
+		close(fd);
+		errno = err;
+	}
+	return f;
+}
+
+int sp_events_out_open(sp_events_out **out, const char *json_log_path, bool no_links,
+		       bool syslog_on, const uint8_t node_id[16])
 {
 	sp_events_out *o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
 	sp_uuid_format(node_id, o->node_id);
 	if (json_log_path) {
-		o->json = fopen(json_log_path, "ae");
+		o->json = open_log(json_log_path, no_links);
 		if (!o->json) {
 			int err = errno;
-			log_error("cannot open the JSON log %s: %s", json_log_path, strerror(err));
+			log_error("cannot open the JSON log %s: %s%s", json_log_path, strerror(err),
+				  no_links && (err == ELOOP || err == EINVAL)
+					  ? " (in the data directory it must be a regular file, not a link)"
+					  : "");
 			free(o);
 			return -err;
 		}

@@ -21,9 +21,12 @@
 typedef struct sp_events_out sp_events_out;
 
 /* json_log_path NULL: no JSON log. Fails (with a message) when the log
- * cannot be opened for appending. */
-int sp_events_out_open(sp_events_out **out, const char *json_log_path, bool syslog_on,
-		       const uint8_t node_id[16]);
+ * cannot be opened for appending. no_links: the log must be a regular
+ * file at that very path, not a link nor a FIFO (the default log lives in
+ * the data directory, which may belong to the user a root node switches
+ * to; root opens it before it switches). */
+int sp_events_out_open(sp_events_out **out, const char *json_log_path, bool no_links,
+		       bool syslog_on, const uint8_t node_id[16]);
 void sp_events_out_write(sp_events_out *o, sp_event *const *events, size_t n);
 void sp_events_out_close(sp_events_out *o);
 

@@ -289,7 +289,9 @@ static int start_control(struct node *n)
 	}
 	if (n->ctl && geteuid() == 0 && cfg->run_user && *cfg->run_user) {
 		struct passwd *pw = getpwnam(cfg->run_user);
-		if (pw && chown(path, pw->pw_uid, pw->pw_gid) != 0)
+		/* lchown: in a directory that user owns, what is at the path
+		 * by now may be a link; root must not give away its target */
+		if (pw && lchown(path, pw->pw_uid, pw->pw_gid) != 0)
 			log_warn("cannot give %s to user %s: %s", path, cfg->run_user, strerror(errno));
 	}
 	return 0;
@@ -579,7 +581,8 @@ int cmd_run(int argc, char **argv)
 		}
 		uint8_t nid[16];
 		sp_store_node_id(n.st, nid);
-		if (sp_events_out_open(&n.out, jpath, n.cfg.syslog, nid))
+		/* the default log is in the data directory: no links there */
+		if (sp_events_out_open(&n.out, jpath, !n.cfg.json_log_file, n.cfg.syslog, nid))
 			goto out;
 	}
 	struct sp_writer_options wo = {

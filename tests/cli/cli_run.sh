@@ -128,6 +128,21 @@ expect_exit 2 "a linked self-signed pair is refused" -- \
 	timeout 20 "$SENTRYPEER" run --data-dir "$TMP/tlslinks" "${SIPARGS[@]}"
 expect_contains "$ERR" "cannot read $TMP/tlslinks/tls-cert.pem" "the linked file is named"
 
+# the default JSON log (DATA_DIR/sentrypeer_json.log) is opened only as a
+# regular file of its own: a link there is refused, its target untouched
+mkdir -p "$TMP/jsonlink"
+echo untouched >"$TMP/victim3"
+ln -s "$TMP/victim3" "$TMP/jsonlink/sentrypeer_json.log"
+expect_exit 2 "a linked default JSON log is refused" -- \
+	timeout 20 "$SENTRYPEER" run -j --data-dir "$TMP/jsonlink" "${SIPARGS[@]}"
+expect_contains "$ERR" "must be a regular file, not a link" "the refusal says why"
+expect_eq "$(cat "$TMP/victim3")" "untouched" "nothing written through the link"
+rm "$TMP/jsonlink/sentrypeer_json.log"
+start_node "$TMP/jsonlog.log" run -j --data-dir "$TMP/jsonlink"
+stop_node TERM "$TMP/jsonlog.log"
+[ -f "$TMP/jsonlink/sentrypeer_json.log" ] && [ ! -L "$TMP/jsonlink/sentrypeer_json.log" ] &&
+	pass "without the link the default JSON log is made" || fail "no JSON log: $(ls -l "$TMP/jsonlink")"
+
 # a data directory that cannot be created is a clear error
 expect_exit 2 "data dir under a file" -- sp run --data-dir /dev/null/sp
 expect_contains "$ERR" "cannot create data directory" "bad data dir explained"
