@@ -6,7 +6,6 @@
 #include <string.h>
 #include <errno.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -30,7 +29,7 @@ void sp_thread_background(const char *name)
 
 int sp_thread_latency(void)
 {
-	static __thread int done; /* 1 when set, -errno when refused */
+	static __thread int done; /* 1 when set or left alone, -errno when refused */
 	if (done)
 		return done < 0 ? done : 0;
 	/* struct sched_attr of sched_setattr(2); glibc 2.36 has no wrapper,
@@ -41,12 +40,22 @@ int sp_thread_latency(void)
 		int32_t sched_nice;
 		uint32_t sched_priority;
 		uint64_t sched_runtime, sched_deadline, sched_period;
-	} a = {
-		.size = sizeof(a),
-		.sched_policy = SCHED_OTHER,
-		.sched_nice = getpriority(PRIO_PROCESS, (id_t)gettid()), /* as it was */
-		.sched_runtime = SP_THREAD_LATENCY_SLICE_NS,
-	};
-	done = syscall(SYS_sched_setattr, 0, &a, 0) == 0 ? 1 : -errno;
+	} a;
+	_Static_assert(sizeof(a) == 48, "sched_attr, version 0");
+	memset(&a, 0, sizeof(a));
+	/* only the slice changes: policy, nice and flags stay what the
+	 * operator set (chrt, systemd); other policies are left alone */
+	if (syscall(SYS_sched_getattr, 0, &a, sizeof(a), 0) != 0) {
+		done = -errno;
+		return done;
+	}
+	done = 1;
+	if (a.sched_policy != SCHED_OTHER)
+		return 0;
+	a.size = sizeof(a);
+	a.sched_flags &= 0x01; /* SCHED_FLAG_RESET_ON_FORK; clamps need a larger struct */
+	a.sched_runtime = SP_THREAD_LATENCY_SLICE_NS;
+	if (syscall(SYS_sched_setattr, 0, &a, 0) != 0)
+		done = -errno;
 	return done < 0 ? done : 0;
 }

@@ -19,8 +19,10 @@ void sp_thread_background(const char *name);
  * thread with a shorter slice gets an earlier deadline when it wakes and
  * preempts a thread running a longer one (a time-slice, 0.75-3 ms, that
  * an API lookup would otherwise wait behind); its share of the CPU is
- * unchanged. Older kernels accept and ignore it. For the API's threads,
- * which a VoIP server waits on in call set-up. Returns 0 or -errno. */
+ * unchanged. Older kernels accept and ignore it. Only the slice changes
+ * (sched_getattr first); a thread not under SCHED_OTHER (chrt, systemd's
+ * CPUSchedulingPolicy) is left alone. For the API's threads, which a VoIP
+ * server waits on in call set-up. Returns 0 or -errno. */
 #define SP_THREAD_LATENCY_SLICE_NS 100000u /* the kernel's least: 0.1 ms */
 int sp_thread_latency(void);
 

@@ -38,7 +38,7 @@ static FILE *open_log(const char *path, bool no_links)
 		int err = 0;
 		if (fstat(fd, &sb) != 0)
 			err = errno;
-		else if (!S_ISREG(sb.st_mode))
+		else if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) /* nor a hard link */
 			err = EINVAL;
 		else if (fcntl(fd, F_SETFL, O_APPEND) != 0) /* blocking writes again */
 			err = errno;
@@ -69,8 +69,10 @@ int sp_events_out_open(sp_events_out **out, const char *json_log_path, bool no_l
 		if (!o->json) {
 			int err = errno;
 			log_error("cannot open the JSON log %s: %s%s", json_log_path, strerror(err),
-				  no_links && (err == ELOOP || err == EINVAL)
-					  ? " (in the data directory it must be a regular file, not a link)"
+				  no_links && (err == ELOOP || err == EINVAL || err == ENXIO ||
+					       err == EISDIR)
+					  ? " (in the data directory it must be a regular file, not a "
+					    "link; give another file with -l FILE)"
 					  : "");
 			free(o);
 			return -err;

@@ -811,7 +811,8 @@ static int read_own_pem(const char *path, gnutls_datum_t *d)
 	int rc = 0;
 	if (fstat(fd, &sb) != 0)
 		rc = -errno;
-	else if (!S_ISREG(sb.st_mode) || sb.st_size <= 0 || sb.st_size > 65536)
+	else if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1 || sb.st_size <= 0 ||
+		 sb.st_size > 65536)
 		rc = SP_EPARSE;
 	else if (!(d->data = gnutls_malloc((size_t)sb.st_size)))
 		rc = -ENOMEM;
@@ -836,7 +837,8 @@ static int load_own_pair(gnutls_certificate_credentials_t cred, const char *cert
 	if (rc == 0)
 		rc = read_own_pem(key, &k);
 	if (rc)
-		log_error("cannot read %s: %s (a regular file of at most 64 KiB is wanted)",
+		log_error("cannot read %s: %s (the node's own pair must be regular files of at "
+			  "most 64 KiB, not links; give others with --tls-cert and --tls-key)",
 			  c.data ? key : cert, sp_strerror(rc));
 	else if ((rc = gnutls_certificate_set_x509_key_mem(cred, &c, &k, GNUTLS_X509_FMT_PEM)) < 0)
 		log_error("cannot load TLS certificate %s and key %s: %s", cert, key,

@@ -21,7 +21,7 @@ own_user=1
 for a in "$@"; do
 	case $a in
 	--user | --user=* | --data-dir | --data-dir=* | --config | --config=* | --db-file | \
-		--db-file=* | -f*) own_user=0 ;;
+		--db-file=* | -f* | -[!-]*f*) own_user=0 ;; # -f, or short flags with it (-jf)
 	esac
 done
 for v in SENTRYPEER_USER SENTRYPEER_DATA_DIR SENTRYPEER_CONFIG SENTRYPEER_DB_FILE; do
@@ -30,13 +30,17 @@ done
 [ ! -e /etc/sentrypeer/sentrypeer.conf ] || own_user=0 # its settings rule
 if [ "$(id -u)" = 0 ] && [ "$own_user" = 1 ]; then
 	if ! id sentrypeer >/dev/null 2>&1; then
-		useradd --system --user-group --no-create-home --home-dir /var/lib/sentrypeer \
+		if getent group sentrypeer >/dev/null; then group=(-g sentrypeer); else group=(--user-group); fi
+		/usr/sbin/useradd --system "${group[@]}" --no-create-home --home-dir /var/lib/sentrypeer \
 			--shell /usr/sbin/nologin sentrypeer
 		echo "run.sh: made the system user sentrypeer for the node" >&2
 	fi
-	# the directory only: the node gives its store and lock file to the
-	# user itself (and refuses links there), other files stay root's
-	install -d -m 0700 -o sentrypeer -g sentrypeer /var/lib/sentrypeer
+	# the directory only (the node gives its store and lock file to the
+	# user itself, and refuses links there; other files stay root's); one
+	# the user already owns is left as it is (an admin's 0750, say)
+	if [ ! -d /var/lib/sentrypeer ] || [ "$(stat -c %U /var/lib/sentrypeer)" = root ]; then
+		install -d -m 0700 -o sentrypeer -g "$(id -gn sentrypeer)" /var/lib/sentrypeer
+	fi
 	set -- --user sentrypeer "$@"
 fi
 exec build/src/sentrypeer run "$@"
