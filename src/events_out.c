@@ -2,6 +2,7 @@
 #include "events_out.h"
 #include "config.h"
 #include "json_stream.h"
+#include "sp_file.h"
 #include "sp_log.h"
 #include "sp_time.h"
 
@@ -11,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 struct sp_events_out {
@@ -23,30 +23,15 @@ struct sp_events_out {
 };
 
 /* Open for appending, as fopen "ae" would; with no_links, only a regular
- * file at the path itself (O_NOFOLLOW; O_NONBLOCK so a FIFO cannot hold
- * the open). */
+ * file of its own at the path itself (sp_open_plain). */
 static FILE *open_log(const char *path, bool no_links)
 {
-	int flags = O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC;
-	if (no_links)
-		flags |= O_NOFOLLOW | O_NONBLOCK;
-	int fd = open(path, flags, 0666);
-	if (fd < 0)
+	int flags = O_WRONLY | O_APPEND | O_CREAT;
+	int fd = no_links ? sp_open_plain(path, flags, 0666) : open(path, flags | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		if (no_links)
+			errno = -fd;
 		return NULL;
-	if (no_links) {
-		struct stat sb;
-		int err = 0;
-		if (fstat(fd, &sb) != 0)
-			err = errno;
-		else if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1) /* nor a hard link */
-			err = EINVAL;
-		else if (fcntl(fd, F_SETFL, O_APPEND) != 0) /* blocking writes again */
-			err = errno;
-		if (err) {
-			close(fd);
-			errno = err;
-			return NULL;
-		}
 	}
 	FILE *f = fdopen(fd, "a");
 	if (!f) {

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-only OR GPL-3.0-only */
 #include "listen.h"
 #include "sp_error.h"
+#include "sp_file.h"
 #include "sp_log.h"
 #include "sp_thread.h"
 #include "sp_time.h"
@@ -805,14 +806,13 @@ out:
 static int read_own_pem(const char *path, gnutls_datum_t *d)
 {
 	struct stat sb;
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	int fd = sp_open_plain(path, O_RDONLY, 0);
 	if (fd < 0)
-		return -errno;
+		return fd;
 	int rc = 0;
 	if (fstat(fd, &sb) != 0)
 		rc = -errno;
-	else if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1 || sb.st_size <= 0 ||
-		 sb.st_size > 65536)
+	else if (sb.st_size <= 0 || sb.st_size > 65536)
 		rc = SP_EPARSE;
 	else if (!(d->data = gnutls_malloc((size_t)sb.st_size)))
 		rc = -ENOMEM;
