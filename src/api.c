@@ -132,6 +132,14 @@ enum MHD_Result api_reply(sp_api *api, struct MHD_Connection *c, unsigned status
 	return queue(api, c, status, r, ctype, NULL);
 }
 
+enum MHD_Result api_reply_copy(sp_api *api, struct MHD_Connection *c, unsigned status,
+			       const char *ctype, const void *body, size_t len)
+{
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	return queue(api, c, status, r, ctype, NULL);
+}
+
 enum MHD_Result api_reply_static(sp_api *api, struct MHD_Connection *c, unsigned status,
 				 const char *ctype, const void *body, size_t len,
 				 const char *cache_control)

@@ -109,6 +109,9 @@ void api_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, uint64_t mono_
 /* Queue a reply whose body is malloc'd (taken over, also on failure). */
 enum MHD_Result api_reply(sp_api *api, struct MHD_Connection *c, unsigned status,
 			  const char *ctype, char *body, size_t len);
+/* Queue a reply from bytes MHD copies (the caller keeps its buffer). */
+enum MHD_Result api_reply_copy(sp_api *api, struct MHD_Connection *c, unsigned status,
+			       const char *ctype, const void *body, size_t len);
 /* Queue a reply from static bytes. */
 enum MHD_Result api_reply_static(sp_api *api, struct MHD_Connection *c, unsigned status,
 				 const char *ctype, const void *body, size_t len,

@@ -30,6 +30,7 @@
 #include "api.h"
 #include "export.h"
 #include "sp_error.h"
+#include "render.h"
 #include "sp_time.h"
 
 #define SEC SP_NS_PER_SEC
@@ -1182,6 +1183,76 @@ static void test_body_cap(void **state)
 	stop();
 }
 
+/* Lookup answers are written into one buffer per request thread, kept
+ * between requests: a record that outgrows it, a small one, then the large
+ * one again each come whole, and as the export writes them. */
+static void check_answer(const char *ip, const sp_agg *a)
+{
+	struct resp r;
+	char path[96];
+	snprintf(path, sizeof(path), "/api/v1/ip-addresses/%s", ip);
+	get(path, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(r.json);
+	json_t *want = sp_agg_to_json(a, SP_SOURCE_ALL, sp_now_ns(), 7 * DAY);
+	assert_non_null(want);
+	json_object_set_new(want, "query", json_string(ip));
+	json_object_set_new(want, "listed", json_true());
+	json_object_set_new(want, "answered_by", json_string("local store"));
+	json_object_set_new(want, "dht", json_string("off"));
+	assert_true(json_equal(r.json, want));
+	json_decref(want);
+	resp_free(&r);
+}
+
+static void test_answer_sizes(void **state)
+{
+	struct sp_api_options o = { .threads = 1 };
+	sp_agg *big = malloc(sizeof(*big)), *small = malloc(sizeof(*small));
+	char ua[SP_UA_MAX], who[SP_REPORTER_MAX];
+	uint64_t now = sp_now_ns();
+	sp_wtxn *tx;
+
+	sp_agg_init(big, SP_KIND_IP, "198.51.100.77");
+	for (int u = 0; u < SP_AGG_MAX_UAS; u++) {
+		memset(ua, u + 1, sizeof(ua) - 1); /* control bytes: six each in JSON */
+		ua[sizeof(ua) - 1] = '\0';
+		sp_agg_add_ua(big, ua);
+	}
+	for (int i = 0; i < SP_AGG_MAX_REPORTS; i++) {
+		if (i)
+			snprintf(who, sizeof(who), "%064d", i);
+		else
+			who[0] = '\0';
+		sp_report *rep = sp_agg_report(big, who, true);
+		assert_non_null(rep);
+		rep->first_ns = rep->last_ns = now - SEC;
+		rep->count = (uint64_t)i + 1;
+	}
+	sp_agg_init(small, SP_KIND_IP, "198.51.100.78");
+	sp_report *rep = sp_agg_report(small, "", true);
+	rep->first_ns = rep->last_ns = now - SEC;
+	rep->count = 1;
+	assert_int_equal(sp_wtxn_begin(st, &tx), 0);
+	assert_int_equal(sp_wtxn_merge(tx, big), 0);
+	assert_int_equal(sp_wtxn_merge(tx, small), 0);
+	assert_int_equal(sp_wtxn_commit(tx), 0);
+	/* read back what the store kept, as the API will */
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "198.51.100.77", big), 0);
+	assert_int_equal(sp_store_get(st, SP_KIND_IP, "198.51.100.78", small), 0);
+	assert_int_equal(big->n_reports, SP_AGG_MAX_REPORTS);
+
+	start(&o);
+	for (int round = 0; round < 2; round++) {
+		check_answer("198.51.100.78", small);
+		check_answer("198.51.100.77", big);
+	}
+	check_answer("198.51.100.78", small);
+	stop();
+	free(big);
+	free(small);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1198,6 +1269,7 @@ int main(void)
 		cmocka_unit_test(test_connection_limits),
 		cmocka_unit_test(test_bad_start),
 		cmocka_unit_test(test_stream_limits),
+		cmocka_unit_test(test_answer_sizes),
 		cmocka_unit_test(test_body_cap),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
