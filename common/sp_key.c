@@ -26,7 +26,9 @@ int sp_ip_normalize(const char *in, char *out, int *family)
 		memcpy(tmp, in, n + 1);
 	}
 	if (inet_pton(AF_INET, tmp, addr) == 1) {
-		inet_ntop(AF_INET, addr, out, SP_KEY_MAX);
+		/* inet_pton takes only the canonical dotted quad (four decimal
+		 * parts, no leading zeros), so the text is already the key */
+		memcpy(out, tmp, strlen(tmp) + 1);
 		if (family)
 			*family = AF_INET;
 		return 0;

@@ -29,6 +29,7 @@ uint32_t sp_method_bit(const char *method)
 	return SP_METHOD_OTHER;
 }
 
+/* Plain copies: this runs for every record an export or a lookup writes. */
 static char *list_format(char *buf, size_t len, uint32_t mask, const char *const *names,
 			 size_t n, const char *other)
 {
@@ -39,10 +40,13 @@ static char *list_format(char *buf, size_t len, uint32_t mask, const char *const
 		uint32_t bit = i < n ? UINT32_C(1) << i : SP_METHOD_OTHER;
 		if (!name || !(mask & bit))
 			continue;
-		int w = snprintf(buf + off, len - off, "%s%s", off ? "," : "", name);
-		if (w < 0 || (size_t)w >= len - off)
+		size_t nl = strlen(name);
+		if ((off ? 1 : 0) + nl >= len - off)
 			break;
-		off += (size_t)w;
+		if (off)
+			buf[off++] = ',';
+		memcpy(buf + off, name, nl + 1);
+		off += nl;
 	}
 	return buf;
 }

@@ -86,26 +86,25 @@ void sp_json_write_time(FILE *out, uint64_t ns)
 	fwrite_unlocked(sp_timestamp_format(ns, buf), 1, SP_TIMESTAMP_LEN - 1, out);
 }
 
-static void key(FILE *out, const char *name, bool first)
+/* A member's name and colon, with the comma before it unless it is the
+ * first: one write of a literal. */
+#define LIT(out, s) fwrite_unlocked(s, 1, sizeof(s) - 1, out)
+#define KEY(out, name) LIT(out, ",\"" name "\":")
+#define FIRST_KEY(out, name) LIT(out, "\"" name "\":")
+
+static void time_value(FILE *out, uint64_t ns)
 {
-	if (!first)
-		putc_unlocked(',', out);
-	putc_unlocked('"', out);
-	fputs_unlocked(name, out);
-	fwrite_unlocked("\":", 1, 2, out);
+	char buf[SP_TIMESTAMP_LEN + 2];
+	buf[0] = '"';
+	sp_timestamp_format(ns, buf + 1);
+	buf[SP_TIMESTAMP_LEN] = '"';
+	fwrite_unlocked(buf, 1, SP_TIMESTAMP_LEN + 1, out);
 }
 
-static void time_field(FILE *out, const char *name, uint64_t ns)
-{
-	key(out, name, false);
-	putc_unlocked('"', out);
-	sp_json_write_time(out, ns);
-	putc_unlocked('"', out);
-}
+#define TIME_FIELD(out, name, ns) (KEY(out, name), time_value(out, ns))
 
-static void name_list(FILE *out, const char *name, const char *csv)
+static void name_list(FILE *out, const char *csv)
 {
-	key(out, name, false);
 	putc_unlocked('[', out);
 	for (const char *p = csv; *p;) {
 		size_t n = strcspn(p, ",");
@@ -125,22 +124,27 @@ bool sp_agg_write_json_members(FILE *out, const sp_agg *a, enum sp_source src, u
 	if (!sp_agg_summarize(a, src, now_ns, retention_ns, &sum))
 		return false;
 
-	key(out, "kind", true);
+	FIRST_KEY(out, "kind");
 	sp_json_write_string(out, sp_kind_name(a->kind), strlen(sp_kind_name(a->kind)));
-	key(out, "key", false);
+	KEY(out, "key");
 	sp_json_write_string(out, a->key, strlen(a->key));
-	time_field(out, "first_seen", sum.first_ns);
-	time_field(out, "last_seen", sum.last_ns);
-	key(out, "count", false);
+	TIME_FIELD(out, "first_seen", sum.first_ns);
+	TIME_FIELD(out, "last_seen", sum.last_ns);
+	KEY(out, "count");
 	write_u64(out, sum.count);
-	time_field(out, "expires", sum.expires_ns);
-	key(out, "local", false);
-	fputs_unlocked(sum.local ? "true" : "false", out);
-	key(out, "peers", false);
+	TIME_FIELD(out, "expires", sum.expires_ns);
+	KEY(out, "local");
+	if (sum.local)
+		LIT(out, "true");
+	else
+		LIT(out, "false");
+	KEY(out, "peers");
 	write_u64(out, sum.peers);
-	name_list(out, "methods", sp_methods_format(a->methods, buf, sizeof(buf)));
-	name_list(out, "transports", sp_transports_format(a->transports, buf, sizeof(buf)));
-	key(out, "user_agents", false);
+	KEY(out, "methods");
+	name_list(out, sp_methods_format(a->methods, buf, sizeof(buf)));
+	KEY(out, "transports");
+	name_list(out, sp_transports_format(a->transports, buf, sizeof(buf)));
+	KEY(out, "user_agents");
 	putc_unlocked('[', out);
 	for (unsigned i = 0; i < a->n_uas; i++) {
 		if (i)
@@ -148,7 +152,7 @@ bool sp_agg_write_json_members(FILE *out, const sp_agg *a, enum sp_source src, u
 		sp_json_write_string(out, a->uas[i], strlen(a->uas[i]));
 	}
 	putc_unlocked(']', out);
-	key(out, "raw_forms", false);
+	KEY(out, "raw_forms");
 	putc_unlocked('[', out);
 	for (unsigned i = 0; i < a->n_raws; i++) {
 		if (i)
@@ -156,7 +160,7 @@ bool sp_agg_write_json_members(FILE *out, const sp_agg *a, enum sp_source src, u
 		sp_json_write_string(out, a->raws[i], strlen(a->raws[i]));
 	}
 	putc_unlocked(']', out);
-	key(out, "reports", false);
+	KEY(out, "reports");
 	putc_unlocked('[', out);
 	bool first = true;
 	for (unsigned i = 0; i < a->n_reports; i++) {
@@ -170,14 +174,14 @@ bool sp_agg_write_json_members(FILE *out, const sp_agg *a, enum sp_source src, u
 			putc_unlocked(',', out);
 		first = false;
 		putc_unlocked('{', out);
-		key(out, "reporter", true);
+		FIRST_KEY(out, "reporter");
 		const char *who = local ? SP_REPORTER_LOCAL : r->reporter;
 		sp_json_write_string(out, who, strlen(who));
-		time_field(out, "first_seen", r->first_ns);
-		time_field(out, "last_seen", r->last_ns);
-		key(out, "count", false);
+		TIME_FIELD(out, "first_seen", r->first_ns);
+		TIME_FIELD(out, "last_seen", r->last_ns);
+		KEY(out, "count");
 		write_u64(out, r->count);
-		time_field(out, "expires", exp);
+		TIME_FIELD(out, "expires", exp);
 		putc_unlocked('}', out);
 	}
 	putc_unlocked(']', out);

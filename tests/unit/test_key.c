@@ -31,6 +31,9 @@ static void test_ip_normalize(void **state)
 	ip_ok("2001:DB8:0:0::1", "2001:db8::1", AF_INET6);
 	ip_ok("[2001:db8::1]", "2001:db8::1", AF_INET6);
 	ip_ok("::1", "::1", AF_INET6);
+	/* IPv4 text is kept as given: only the canonical form parses */
+	ip_ok("0.0.0.0", "0.0.0.0", AF_INET);
+	ip_ok("255.255.255.255", "255.255.255.255", AF_INET);
 }
 
 static void test_ip_reject(void **state)
@@ -38,7 +41,8 @@ static void test_ip_reject(void **state)
 	char out[SP_KEY_MAX];
 	const char *bad[] = { "", "1.2.3", "1.2.3.4.5", "999.1.1.1", "1.2.3.4 ", " 1.2.3.4",
 			      "1.2.3.4/24", "fe80::1%eth0", "2001:db8::g", "[1.2.3.4", "hello",
-			      "01.2.3.4x", "::ffff:1.2.3.4.5",
+			      "01.2.3.4x", "::ffff:1.2.3.4.5", "01.2.3.4", "1.2.3.04", "1.2.3.4.",
+			      "1.2.3.256", "1..2.3", "0x1.2.3.4", "1.2.3.4\n",
 			      "1234567890123456789012345678901234567890123456789012345678901234567890" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(sp_ip_normalize(bad[i], out, NULL), SP_EBADIP);

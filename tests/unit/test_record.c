@@ -461,6 +461,15 @@ static void test_methods_transports(void **state)
 	uint8_t t;
 	m = sp_method_bit("INVITE") | sp_method_bit("OPTIONS") | sp_method_bit("XYZ");
 	assert_string_equal(sp_methods_format(m, buf, sizeof(buf)), "INVITE,OPTIONS,OTHER");
+	/* a short buffer keeps the names that fit whole */
+	assert_string_equal(sp_methods_format(m, buf, 14), "INVITE");
+	assert_string_equal(sp_methods_format(m, buf, 15), "INVITE,OPTIONS");
+	assert_string_equal(sp_methods_format(m, buf, 7), "INVITE");
+	assert_string_equal(sp_methods_format(m, buf, 6), "");
+	assert_string_equal(sp_methods_format(0, buf, sizeof(buf)), "");
+	assert_string_equal(sp_methods_format(UINT32_MAX, buf, sizeof(buf)),
+			    "INVITE,ACK,BYE,CANCEL,REGISTER,OPTIONS,PRACK,SUBSCRIBE,NOTIFY,PUBLISH,"
+			    "INFO,REFER,MESSAGE,UPDATE,OTHER");
 	assert_int_equal(sp_methods_parse("INVITE,OPTIONS,OTHER", &m), 0);
 	assert_int_equal(m, sp_method_bit("INVITE") | sp_method_bit("OPTIONS") | SP_METHOD_OTHER);
 	assert_int_equal(sp_methods_parse("INVITE,BOGUS", &m), SP_EPARSE);
