@@ -10,6 +10,9 @@
 #   tools/bench/bench_api.sh --sip-rate 0 --api-threads 1   # no SIP load; one API thread
 #   tools/bench/bench_api.sh --repeat 5 --connections 8      # 5 runs of each; how many met
 #                                                            # the target (30,000/s, p99 < 2 ms)
+#   tools/bench/bench_api.sh --instructions   # instructions per lookup on the request
+#                                             # thread, under callgrind (valgrind): a
+#                                             # figure steal and neighbours do not move
 #
 # Steps (release build in build-bench/, a fresh data dir in a temp dir):
 #   1. 100,000 IP addresses imported into the store (plus 100,000 numbers);
@@ -43,6 +46,7 @@ sip_rate=2000
 api_threads=0
 records=100000
 repeat=1
+instructions=0
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) quick=1 ;;
@@ -51,6 +55,7 @@ while [ $# -gt 0 ]; do
 	--sip-rate) sip_rate=$2; shift ;;
 	--api-threads) api_threads=$2; shift ;;
 	--repeat) repeat=$2; shift ;;
+	--instructions) instructions=1 ;;
 	-h | --help) sed -n '4,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench_api: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -64,7 +69,9 @@ fi
 
 # ---- outside the namespace: build, then run again inside one ------------
 if [ "${BENCH_API_NETNS:-}" != 1 ]; then
-	for tool in wrk curl python3 unshare ip; do
+	tools="wrk curl python3 unshare ip"
+	[ "$instructions" = 1 ] && tools="$tools valgrind callgrind_annotate callgrind_control"
+	for tool in $tools; do
 		command -v "$tool" >/dev/null || { echo "bench_api: $tool is not installed (tools/deps.sh bench)" >&2; exit 2; }
 	done
 	if [ ! -f "$build/build.ninja" ]; then
@@ -73,7 +80,7 @@ if [ "${BENCH_API_NETNS:-}" != 1 ]; then
 	ninja -C "$build" >&2
 	export BENCH_API_NETNS=1 BENCH_QUICK=$quick BENCH_SECONDS=$seconds BENCH_CONNS="$conns" \
 		BENCH_SIP_RATE=$sip_rate BENCH_RECORDS=$records BENCH_API_THREADS=$api_threads \
-		BENCH_REPEAT=$repeat
+		BENCH_REPEAT=$repeat BENCH_INSTRUCTIONS=$instructions
 	if [ "$(id -u)" = 0 ]; then
 		exec unshare -n sh "$0"
 	fi
@@ -90,6 +97,7 @@ sip_rate=$BENCH_SIP_RATE
 records=$BENCH_RECORDS
 api_threads=$BENCH_API_THREADS
 repeat=$BENCH_REPEAT
+instructions=$BENCH_INSTRUCTIONS
 
 sp="$build/src/sentrypeer"
 flood="$build/tools/bench/sip_flood"
@@ -192,6 +200,45 @@ function request()
   return reqs[i]
 end
 LUA
+
+# ---- --instructions: the request thread's instructions per lookup ------------------
+# Valgrind runs the node one thread at a time, about 50 times slower, so
+# this counts work, not time: the same on a quiet or a busy machine.
+if [ "$instructions" = 1 ]; then
+	log="$work/node.log"
+	# as the user running this: valgrind talks to callgrind_control through files in $work
+	SENTRYPEER_USER= valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$work/cg.out" \
+		"$sp" run --data-dir "$work/data" --no-share -a --api-threads 1 --sweep-interval 1d \
+		--sip-address 127.0.0.1 --sip-port 5060 --no-sip-tcp --no-sip-tls >"$log" 2>&1 &
+	node_pid=$!
+	i=0
+	until grep -q "HTTP API listening" "$log" 2>/dev/null; do
+		i=$((i + 1))
+		{ [ $i -gt 600 ] || ! kill -0 "$node_pid" 2>/dev/null; } && { cat "$log" >&2; die "the node did not start"; }
+		sleep 0.1
+	done
+	printf '\nInstructions per lookup on the API thread (callgrind), %s addresses in the store,\n' "$records"
+	printf '/api/v1/ip-addresses/{ip}, wrk -t1 -c2 for %ss under valgrind\n' "$seconds"
+	printf '%-9s %9s %14s %12s\n' keys requests instructions "per lookup"
+	for name in listed unlisted; do
+		wrk -t1 -c2 -d2s -s "$work/paths.lua" "$api" -- "$work/$name.txt" >/dev/null 2>&1 || true # warm up
+		rm -f "$work"/cg.out.*
+		callgrind_control -z "$node_pid" >/dev/null 2>&1
+		wrk -t1 -c2 -d"${seconds}s" -s "$work/paths.lua" "$api" -- "$work/$name.txt" >"$work/$name.wrk" 2>&1 ||
+			{ cat "$work/$name.wrk" >&2; die "wrk failed"; }
+		callgrind_control -d "$node_pid" >/dev/null 2>&1
+		n=$(awk '/requests in/ { print $1; exit }' "$work/$name.wrk")
+		ir=
+		for f in "$work"/cg.out.*; do
+			# the thread that served: the one whose calls include on_request
+			callgrind_annotate --inclusive=yes "$f" 2>/dev/null | grep -q ':on_request ' || continue
+			ir=$(callgrind_annotate "$f" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1; exit }')
+		done
+		[ -n "$ir" ] && [ "${n:-0}" -gt 0 ] || die "no request thread in the callgrind output"
+		printf '%-9s %9s %14s %12s\n' "$name" "$n" "$ir" "$((ir / n))"
+	done
+	exit 0
+fi
 
 # ---- the node, the honeypot under load --------------------------------------------
 log="$work/node.log"
