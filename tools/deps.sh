@@ -13,7 +13,7 @@ build_pkgs=(gcc pkg-config meson ninja-build liblmdb-dev libmsgpack-dev libjanss
 test_pkgs=(libcmocka-dev jq nftables ipset lmdb-utils python3 util-linux iproute2
 	sipsak sip-tester sipvicious fail2ban clang libclang-rt-14-dev dhtnode curl)
 test_optional=(chromium)
-bench_pkgs=(wrk curl python3 util-linux iproute2 libzstd-dev)
+bench_pkgs=(wrk curl python3 util-linux iproute2 libzstd-dev valgrind)
 
 optional=()
 case "${1:-build}" in
