@@ -117,6 +117,26 @@ if [ "$(id -u)" = 0 ]; then
 	expect_eq "$(cat "$TMP/victim2")" "untouched" "root did not write through a link at the key's temporary name"
 	[ -f "$TMP/planted/tls-key.pem" ] && [ ! -L "$TMP/planted/tls-key.pem" ] &&
 		pass "the key was made all the same, a file of its own" || fail "no key: $(ls -l "$TMP/planted")"
+
+	# before binding its control socket, root asks whatever answers there
+	# (another node?) only when that is a socket: a link planted at the
+	# name to some other program's socket is removed, not connected to
+	mkdir -p "$TMP/sockplant" && chown nobody "$TMP/sockplant"
+	python3 -c 'import socket,sys
+s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); print("ready", flush=True)
+c,_=s.accept(); open(sys.argv[2],"w").write("connected\n")' "$TMP/other.sock" "$TMP/other.hit" >"$TMP/other.out" &
+	OTHER=$!
+	wait_file_has "$TMP/other.out" ready 10 || fail "no listener"
+	ln -s "$TMP/other.sock" "$TMP/sockplant/sentrypeer.sock"
+	start_node "$TMP/sockplant.log" run -R --data-dir "$TMP/sockplant"
+	wait_file_has "$TMP/sockplant.log" "now running as user nobody" 10 || fail "no start: $(cat "$TMP/sockplant.log")"
+	[ -S "$TMP/sockplant/sentrypeer.sock" ] && [ ! -L "$TMP/sockplant/sentrypeer.sock" ] &&
+		pass "the node's control socket replaced the link" || fail "$(ls -l "$TMP/sockplant")"
+	stop_node TERM "$TMP/sockplant.log"
+	[ ! -e "$TMP/other.hit" ] && pass "root did not connect through the planted link" ||
+		fail "root connected to the link's socket"
+	kill "$OTHER" 2>/dev/null || true
+	wait "$OTHER" 2>/dev/null || true
 fi
 
 # the node's own TLS pair is read only as regular files of at most 64 KiB:
