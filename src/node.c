@@ -26,6 +26,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <jansson.h>
 #include <limits.h>
@@ -37,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -338,18 +340,24 @@ static int start_sharing(struct node *n)
  * the node switches to, so do the store and its lock file, which the
  * writer opens again by path after a flood (sp_store_reopen). A directory
  * root keeps, and what is in it, stay root's. */
-static void give_store(sp_store *st, const struct passwd *pw)
+/* The directory that holds the store file at path. */
+static void store_dir(const char *path, char *dir, size_t len)
 {
-	char dir[PATH_MAX];
-	struct stat sb;
-	snprintf(dir, sizeof(dir), "%s", sp_store_path(st));
+	snprintf(dir, len, "%s", path);
 	char *slash = strrchr(dir, '/');
 	if (slash == dir)
 		slash[1] = '\0';
 	else if (slash)
 		*slash = '\0';
 	else
-		snprintf(dir, sizeof(dir), ".");
+		snprintf(dir, len, ".");
+}
+
+static void give_store(sp_store *st, const struct passwd *pw)
+{
+	char dir[PATH_MAX];
+	struct stat sb;
+	store_dir(sp_store_path(st), dir, sizeof(dir));
 	if (stat(dir, &sb) != 0 || sb.st_uid != pw->pw_uid)
 		return;
 	int rc = sp_store_give(st, pw->pw_uid, pw->pw_gid);
@@ -382,6 +390,57 @@ static int root_check_store(const struct sp_config *cfg)
 		}
 	}
 	return 0;
+}
+
+/* Root opens the store in a directory the node's user owns as that user
+ * (setfsuid/setfsgid, no supplementary groups). LMDB opens the store and
+ * its lock file by path after root_check_store() looked at them: a link
+ * swapped in between then reaches only what the user may write anyway.
+ * Files there are the user's already (give_store on every start). */
+static int open_store(const struct sp_config *cfg, sp_store **st)
+{
+	char path[PATH_MAX], dir[PATH_MAX];
+	struct stat sb;
+	struct passwd *pw = NULL;
+	if (root_check_store(cfg))
+		return -EPERM;
+	if (geteuid() == 0 && cfg->run_user && *cfg->run_user) {
+		sp_config_db_path(cfg, path, sizeof(path));
+		store_dir(path, dir, sizeof(dir));
+		if (stat(dir, &sb) == 0 && sb.st_uid != 0 && (pw = getpwnam(cfg->run_user)) &&
+		    sb.st_uid != pw->pw_uid)
+			pw = NULL;
+	}
+	if (!pw)
+		return cli_open_store(cfg, false, true, st);
+	if (setgroups(0, NULL) != 0) {
+		log_error("cannot drop supplementary groups: %s", strerror(errno));
+		return -errno;
+	}
+	setfsgid(pw->pw_gid);
+	setfsuid(pw->pw_uid);
+	if ((uid_t)setfsuid(pw->pw_uid) != pw->pw_uid || (gid_t)setfsgid(pw->pw_gid) != pw->pw_gid) {
+		setfsuid(0);
+		setfsgid(0);
+		log_error("cannot open the store as user %s (setfsuid)", pw->pw_name);
+		return -EPERM;
+	}
+	/* a user who cannot reach the directory (a parent closed to it) could
+	 * not reopen the store either: root opens it, as before */
+	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
+		setfsuid(0);
+		setfsgid(0);
+		log_debug("user %s cannot reach %s: root opens the store", pw->pw_name, dir);
+		return cli_open_store(cfg, false, true, st);
+	}
+	log_debug("opening the store as user %s, who owns %s", pw->pw_name, dir);
+	int rc = cli_open_store(cfg, false, true, st);
+	setfsuid(0);
+	setfsgid(0);
+	if (rc == SP_EACCESS || rc == -EACCES)
+		log_error("root opens the store in %s as user %s, who owns that directory: the "
+			  "store's files there must be that user's too (chown them)", dir, pw->pw_name);
+	return rc;
 }
 
 static int drop_privileges(const char *user, sp_store *st)
@@ -567,7 +626,7 @@ int cmd_run(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (root_check_store(&n.cfg) || cli_open_store(&n.cfg, false, true, &n.st))
+	if (open_store(&n.cfg, &n.st))
 		goto out;
 	if (n.cfg.json_log || n.cfg.syslog || n.cfg.json_log_file) {
 		char jl[PATH_MAX];

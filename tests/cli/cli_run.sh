@@ -137,6 +137,23 @@ c,_=s.accept(); open(sys.argv[2],"w").write("connected\n")' "$TMP/other.sock" "$
 		fail "root connected to the link's socket"
 	kill "$OTHER" 2>/dev/null || true
 	wait "$OTHER" 2>/dev/null || true
+
+	# in a directory the node's user owns (and can reach), root opens the
+	# store as that user (setfsuid): LMDB opens by path after the link
+	# checks, so a link swapped in between reaches only the user's files
+	REACH=$(mktemp -d /tmp/sp-cli-reach.XXXXXX)
+	chmod 711 "$REACH"
+	mkdir "$REACH/data" && chown nobody "$REACH/data"
+	start_node "$TMP/reach.log" run -R -d --data-dir "$REACH/data"
+	stop_node TERM "$TMP/reach.log"
+	expect_contains "$(cat "$TMP/reach.log")" "opening the store as user nobody" "root opens the store as the directory's user"
+	expect_eq "$(stat -c %U "$REACH/data/sentrypeer.mdb-lock")" "nobody" "the lock file is the user's from the start"
+	# a root-only file there is then out of reach: a clear error, not root's rights
+	rm -f "$REACH/data/sentrypeer.mdb-lock"
+	chown root "$REACH/data/sentrypeer.mdb" && chmod 600 "$REACH/data/sentrypeer.mdb"
+	expect_exit 2 "a root-only store in the user's directory is refused" -- sp run -R --data-dir "$REACH/data"
+	expect_contains "$ERR" "must be that user's too" "the refusal says what to change"
+	rm -rf "$REACH"
 fi
 
 # the node's own TLS pair is read only as regular files of at most 64 KiB:
