@@ -129,9 +129,14 @@ static struct answer_out *answer_begin(void)
 static enum MHD_Result answer_reply(sp_api *api, struct MHD_Connection *c, unsigned status,
 				   struct answer_out *o)
 {
-	enum MHD_Result r = MHD_NO;
-	if (fflush(o->f) == 0 && !ferror(o->f))
-		r = api_reply_copy(api, c, status, API_CT_JSON, o->buf, o->len);
+	if (fflush(o->f) != 0 || ferror(o->f)) {
+		/* out of memory: the stream may still hold this answer's bytes;
+		 * the next request starts a new one */
+		pthread_setspecific(answer_key, NULL);
+		answer_out_free(o);
+		return MHD_NO;
+	}
+	enum MHD_Result r = api_reply_copy(api, c, status, API_CT_JSON, o->buf, o->len);
 	if (o->cap > ANSWER_KEEP_MAX) {
 		free(o->buf);
 		o->buf = NULL;
