@@ -201,6 +201,17 @@ function request()
 end
 LUA
 
+# wait up to $1 seconds for the node's API (node_pid, log)
+wait_api() {
+	i=0
+	until grep -q "HTTP API listening" "$log" 2>/dev/null; do
+		i=$((i + 1))
+		{ [ $i -gt $(($1 * 20)) ] || ! kill -0 "$node_pid" 2>/dev/null; } &&
+			{ cat "$log" >&2; die "the node did not start"; }
+		sleep 0.05
+	done
+}
+
 # ---- --instructions: the request thread's instructions per lookup ------------------
 # Valgrind runs the node one thread at a time, about 50 times slower, so
 # this counts work, not time: the same on a quiet or a busy machine.
@@ -211,12 +222,7 @@ if [ "$instructions" = 1 ]; then
 		"$sp" run --data-dir "$work/data" --no-share -a --api-threads 1 --sweep-interval 1d \
 		--sip-address 127.0.0.1 --sip-port 5060 --no-sip-tcp --no-sip-tls >"$log" 2>&1 &
 	node_pid=$!
-	i=0
-	until grep -q "HTTP API listening" "$log" 2>/dev/null; do
-		i=$((i + 1))
-		{ [ $i -gt 600 ] || ! kill -0 "$node_pid" 2>/dev/null; } && { cat "$log" >&2; die "the node did not start"; }
-		sleep 0.1
-	done
+	wait_api 60
 	printf '\nInstructions per lookup on the API thread (callgrind), %s addresses in the store,\n' "$records"
 	printf '/api/v1/ip-addresses/{ip}, wrk -t1 -c2 for %ss under valgrind\n' "$seconds"
 	printf '%-9s %9s %14s %12s\n' keys requests instructions "per lookup"
@@ -245,12 +251,7 @@ log="$work/node.log"
 "$sp" run --data-dir "$work/data" --no-share -a --api-threads "$api_threads" \
 	--sip-address 127.0.0.1 --sip-port 5060 --no-sip-tcp --no-sip-tls >"$log" 2>&1 &
 node_pid=$!
-i=0
-until grep -q "HTTP API listening" "$log" 2>/dev/null; do
-	i=$((i + 1))
-	{ [ $i -gt 200 ] || ! kill -0 "$node_pid" 2>/dev/null; } && { cat "$log" >&2; die "the node did not start"; }
-	sleep 0.05
-done
+wait_api 10
 
 # ---- export over HTTP ---------------------------------------------------------------
 # RSS sampled while curl downloads; peak VmRSS includes the store's mapped
