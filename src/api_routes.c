@@ -70,6 +70,7 @@ struct answer_out {
 
 static pthread_key_t answer_key;
 static pthread_once_t answer_once = PTHREAD_ONCE_INIT;
+static bool answer_key_ok;
 
 static ssize_t answer_write(void *cookie, const char *p, size_t n)
 {
@@ -101,13 +102,15 @@ static void answer_out_free(void *v)
 
 static void answer_key_init(void)
 {
-	(void)pthread_key_create(&answer_key, answer_out_free);
+	answer_key_ok = pthread_key_create(&answer_key, answer_out_free) == 0;
 }
 
 /* This thread's answer stream, emptied; NULL when out of memory. */
 static struct answer_out *answer_begin(void)
 {
 	pthread_once(&answer_once, answer_key_init);
+	if (!answer_key_ok)
+		return NULL;
 	struct answer_out *o = pthread_getspecific(answer_key);
 	if (!o) {
 		if (!(o = calloc(1, sizeof(*o))))

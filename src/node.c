@@ -20,6 +20,7 @@
 #include "listen.h"
 #include "share.h"
 #include "sp_error.h"
+#include "sp_file.h"
 #include "sp_log.h"
 #include "sp_raw.h"
 #include "sp_time.h"
@@ -396,10 +397,13 @@ static int root_check_store(const struct sp_config *cfg)
  * (setfsuid/setfsgid, no supplementary groups). LMDB opens the store and
  * its lock file by path after root_check_store() looked at them: a link
  * swapped in between then reaches only what the user may write anyway.
- * Files there are the user's already (give_store on every start). */
+ * Store files root made there (`sentrypeer import` as root) are handed to
+ * the user first, each opened without following a link and only if it is
+ * a file of its own. Left open: the directory's owner is read by path, so
+ * a user who also controls its parent could make it look like root's. */
 static int open_store(const struct sp_config *cfg, sp_store **st)
 {
-	char path[PATH_MAX], dir[PATH_MAX];
+	char path[PATH_MAX], lock[PATH_MAX + 8], dir[PATH_MAX];
 	struct stat sb;
 	struct passwd *pw = NULL;
 	if (root_check_store(cfg))
@@ -413,33 +417,58 @@ static int open_store(const struct sp_config *cfg, sp_store **st)
 	}
 	if (!pw)
 		return cli_open_store(cfg, false, true, st);
+	const uid_t uid = pw->pw_uid;
+	const gid_t gid = pw->pw_gid;
+	const char *user = cfg->run_user;
 	if (setgroups(0, NULL) != 0) {
-		log_error("cannot drop supplementary groups: %s", strerror(errno));
-		return -errno;
+		int err = errno;
+		log_error("cannot drop supplementary groups: %s", strerror(err));
+		return -err;
 	}
-	setfsgid(pw->pw_gid);
-	setfsuid(pw->pw_uid);
-	if ((uid_t)setfsuid(pw->pw_uid) != pw->pw_uid || (gid_t)setfsgid(pw->pw_gid) != pw->pw_gid) {
-		setfsuid(0);
-		setfsgid(0);
-		log_error("cannot open the store as user %s (setfsuid)", pw->pw_name);
+	snprintf(lock, sizeof(lock), "%s-lock", path);
+	const char *files[] = { path, lock };
+	for (int i = 0; i < 2; i++) {
+		int fd = sp_open_plain(files[i], O_RDONLY, 0), err = 0;
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0)
+			err = -fd;
+		else if (fchown(fd, uid, gid) != 0)
+			err = errno;
+		if (fd >= 0)
+			close(fd);
+		if (err) {
+			log_error("cannot give %s to user %s: %s", files[i], user,
+				  err == ELOOP || err == EINVAL ? "not a regular file of its own"
+								: strerror(err));
+			return -err;
+		}
+	}
+	const int old_gid = setfsgid(gid), old_uid = setfsuid(uid);
+	if ((uid_t)setfsuid(uid) != uid || (gid_t)setfsgid(gid) != gid) {
+		setfsuid((uid_t)old_uid);
+		setfsgid((gid_t)old_gid);
+		log_error("cannot open the store as user %s (setfsuid)", user);
 		return -EPERM;
 	}
-	/* a user who cannot reach the directory (a parent closed to it) could
-	 * not reopen the store either: root opens it, as before */
-	if (faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
-		setfsuid(0);
-		setfsgid(0);
-		log_debug("user %s cannot reach %s: root opens the store", pw->pw_name, dir);
+	/* a user who cannot reach or write the directory (a parent closed to
+	 * it) could not reopen the store either: root opens it, as before */
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0)
+		close(dfd);
+	if (dfd < 0 || (sb.st_mode & (S_IWUSR | S_IXUSR)) != (S_IWUSR | S_IXUSR)) {
+		setfsuid((uid_t)old_uid);
+		setfsgid((gid_t)old_gid);
+		log_debug("user %s cannot reach or write %s: root opens the store", user, dir);
 		return cli_open_store(cfg, false, true, st);
 	}
-	log_debug("opening the store as user %s, who owns %s", pw->pw_name, dir);
+	log_debug("opening the store as user %s, who owns %s", user, dir);
 	int rc = cli_open_store(cfg, false, true, st);
-	setfsuid(0);
-	setfsgid(0);
+	setfsuid((uid_t)old_uid);
+	setfsgid((gid_t)old_gid);
 	if (rc == SP_EACCESS || rc == -EACCES)
-		log_error("root opens the store in %s as user %s, who owns that directory: the "
-			  "store's files there must be that user's too (chown them)", dir, pw->pw_name);
+		log_error("root opened the store in %s as user %s, who owns that directory, and "
+			  "that user may not open it", dir, user);
 	return rc;
 }
 

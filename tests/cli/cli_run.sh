@@ -141,19 +141,25 @@ c,_=s.accept(); open(sys.argv[2],"w").write("connected\n")' "$TMP/other.sock" "$
 	# in a directory the node's user owns (and can reach), root opens the
 	# store as that user (setfsuid): LMDB opens by path after the link
 	# checks, so a link swapped in between reaches only the user's files
-	REACH=$(mktemp -d /tmp/sp-cli-reach.XXXXXX)
-	chmod 711 "$REACH"
-	mkdir "$REACH/data" && chown nobody "$REACH/data"
-	start_node "$TMP/reach.log" run -R -d --data-dir "$REACH/data"
+	chmod 711 "$TMP" # the user must reach the directory through it
+	REACH="$TMP/reach"
+	mkdir "$REACH" && chown nobody "$REACH"
+	# a store root made there (an import as root) is handed to the user
+	printf '{"kind":"ip","key":"198.51.100.9","reports":[{"reporter":"local","first_seen":"2026-11-27T00:00:00Z","last_seen":"2026-11-27T00:00:00Z","count":1}]}\n' >"$TMP/one.jsonl"
+	expect_exit 0 "root imports into the user's directory" -- sp import --data-dir "$REACH" "$TMP/one.jsonl"
+	expect_eq "$(stat -c %U "$REACH/sentrypeer.mdb")" "root" "the import left the store root's"
+	start_node "$TMP/reach.log" run -R -d --data-dir "$REACH"
 	stop_node TERM "$TMP/reach.log"
 	expect_contains "$(cat "$TMP/reach.log")" "opening the store as user nobody" "root opens the store as the directory's user"
-	expect_eq "$(stat -c %U "$REACH/data/sentrypeer.mdb-lock")" "nobody" "the lock file is the user's from the start"
-	# a root-only file there is then out of reach: a clear error, not root's rights
-	rm -f "$REACH/data/sentrypeer.mdb-lock"
-	chown root "$REACH/data/sentrypeer.mdb" && chmod 600 "$REACH/data/sentrypeer.mdb"
-	expect_exit 2 "a root-only store in the user's directory is refused" -- sp run -R --data-dir "$REACH/data"
-	expect_contains "$ERR" "must be that user's too" "the refusal says what to change"
-	rm -rf "$REACH"
+	for f in sentrypeer.mdb sentrypeer.mdb-lock; do
+		expect_eq "$(stat -c %U "$REACH/$f")" "nobody" "$f, made by root, was given to the user"
+	done
+	# root's rights are not used there: a store its owner may not read
+	# stays unread (root alone could open it)
+	chmod 000 "$REACH/sentrypeer.mdb"
+	expect_exit 2 "a store the user may not read is not opened with root's rights" -- timeout 20 "$SENTRYPEER" run -R --data-dir "$REACH"
+	expect_contains "$ERR" "as user nobody, who owns" "the refusal says as whom"
+	chmod 700 "$TMP"
 fi
 
 # the node's own TLS pair is read only as regular files of at most 64 KiB:
