@@ -229,10 +229,10 @@ if [ "$instructions" = 1 ]; then
 	for name in listed unlisted; do
 		wrk -t1 -c2 -d2s -s "$work/paths.lua" "$api" -- "$work/$name.txt" >/dev/null 2>&1 || true # warm up
 		rm -f "$work"/cg.out.*
-		callgrind_control -z "$node_pid" >/dev/null 2>&1
+		callgrind_control -z "$node_pid" >/dev/null 2>&1 || die "callgrind_control -z failed"
 		wrk -t1 -c2 -d"${seconds}s" -s "$work/paths.lua" "$api" -- "$work/$name.txt" >"$work/$name.wrk" 2>&1 ||
 			{ cat "$work/$name.wrk" >&2; die "wrk failed"; }
-		callgrind_control -d "$node_pid" >/dev/null 2>&1
+		callgrind_control -d "$node_pid" >/dev/null 2>&1 || die "callgrind_control -d failed"
 		n=$(awk '/requests in/ { print $1; exit }' "$work/$name.wrk")
 		ir=
 		for f in "$work"/cg.out.*; do
