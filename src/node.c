@@ -337,10 +337,6 @@ static int start_sharing(struct node *n)
 	return 0;
 }
 
-/* The store follows its directory: when the directory belongs to the user
- * the node switches to, so do the store and its lock file, which the
- * writer opens again by path after a flood (sp_store_reopen). A directory
- * root keeps, and what is in it, stay root's. */
 /* The directory that holds the store file at path. */
 static void store_dir(const char *path, char *dir, size_t len)
 {
@@ -354,6 +350,10 @@ static void store_dir(const char *path, char *dir, size_t len)
 		snprintf(dir, len, ".");
 }
 
+/* The store follows its directory: when the directory belongs to the user
+ * the node switches to, so do the store and its lock file, which the
+ * writer opens again by path after a flood (sp_store_reopen). A directory
+ * root keeps, and what is in it, stay root's. */
 static void give_store(sp_store *st, const struct passwd *pw)
 {
 	char dir[PATH_MAX];
